@@ -32,20 +32,20 @@ class BackpropConfig(ExperimentConfig):
     """Use only this many training images (seeded subset); ``None`` uses all."""
     test_limit: int | None = None
     model: Literal["mlp", "cnn"] = "mlp"
-    hidden: tuple[int, ...] = (256, 128)
+    hidden: tuple[int, ...] = (256,)
     """Hidden widths of the MLP, or of the CNN's fully connected part (after the convolutions)."""
     channels: tuple[int, ...] = (32, 64)
     pooling: Literal["avg", "max"] = "avg"
-    batch_norm: bool = False
+    batch_norm: bool = True
     bias: bool = True
     optimizer: Literal["adam", "sgd"] = "adam"
     lr: float = 1e-3
     momentum: float = 0.9
     weight_decay: float = 0.0
-    epochs: int = 40
+    epochs: int = 60
     batch_size: int = 64
-    patience: int | None = 8
-    """Stop when validation accuracy has not improved for this many epochs."""
+    patience: int | None = 10
+    """Stop when the validation loss has not improved for this many epochs."""
 
 
 QUICK = {"hidden": (64,), "epochs": 15, "batch_size": 32, "lr": 3e-3, "patience": None}
@@ -90,7 +90,7 @@ def run(config: BackpropConfig, ctx: RunContext) -> RunOutput:
     save_model(ctx.path("model.pt"), model.cpu(), model_config,
                extra={"dataset": data.name, "test_accuracy": test.accuracy})
 
-    curves = ctx.save_figure(plot_learning_curves(result.history), "learning_curves")
+    curves = ctx.save_figure(plot_learning_curves(result.history, best_epoch=result.best_epoch), "learning_curves")
     confusion = ctx.save_figure(plot_confusion_matrix(test.confusion, data.class_names),
                                 "confusion_matrix")
     metrics = {

@@ -7,11 +7,12 @@ configuration), the overrides that make the ``--quick`` configuration, and a
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from experiments.run_record import RunContext
 
@@ -22,6 +23,20 @@ class ExperimentConfig(BaseModel):
     """Base of every experiment's configuration: frozen, and unknown keys are errors."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _scalar_to_tuple(cls, values: Any) -> Any:
+        """Let ``--set hidden=32`` mean ``hidden=(32,)`` for tuple-valued settings."""
+        if not isinstance(values, dict):
+            return values
+        out = dict(values)
+        for key, value in values.items():
+            field = cls.model_fields.get(key)
+            if field is not None and typing.get_origin(field.annotation) is tuple:
+                if not isinstance(value, list | tuple):
+                    out[key] = (value,)
+        return out
 
 
 @dataclass(frozen=True)

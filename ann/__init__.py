@@ -1,0 +1,51 @@
+"""Rate-based artificial neural networks: data sets, MLP/CNN models, backprop training,
+evaluation and save/load. ``ann`` never imports ``neuro``, ``bridge`` or ``experiments``.
+"""
+
+from ann.datasets import (
+    DATASET_NAMES,
+    DatasetError,
+    DatasetSplits,
+    Split,
+    load_dataset,
+    load_digits,
+    load_fashion_mnist,
+    load_idx_dataset,
+    load_idx_directory,
+    read_idx,
+)
+from ann.evaluation import Evaluation, evaluate, predict
+from ann.models import CNNConfig, MLPConfig, ModelConfig, build_model, macs, model_config_from_dict
+from ann.plots import plot_confusion_matrix, plot_learning_curves
+from ann.serialization import ModelFileError, load_model, save_model
+from ann.training import TrainConfig, TrainResult, train
+
+__all__: list[str] = [
+    "MLPConfig",
+    "CNNConfig",
+    "ModelConfig",
+    "build_model",
+    "model_config_from_dict",
+    "macs",
+    "TrainConfig",
+    "TrainResult",
+    "train",
+    "Evaluation",
+    "predict",
+    "evaluate",
+    "save_model",
+    "load_model",
+    "ModelFileError",
+    "plot_learning_curves",
+    "plot_confusion_matrix",
+    "DATASET_NAMES",
+    "Split",
+    "DatasetSplits",
+    "DatasetError",
+    "read_idx",
+    "load_idx_dataset",
+    "load_idx_directory",
+    "load_fashion_mnist",
+    "load_digits",
+    "load_dataset",
+]
