@@ -90,7 +90,9 @@ def run(config: BackpropConfig, ctx: RunContext) -> RunOutput:
     save_model(ctx.path("model.pt"), model.cpu(), model_config,
                extra={"dataset": data.name, "test_accuracy": test.accuracy})
 
-    curves = ctx.save_figure(plot_learning_curves(result.history, best_epoch=result.best_epoch), "learning_curves")
+    curves = ctx.save_figure(
+        plot_learning_curves(result.history, best_epoch=result.best_epoch), "learning_curves"
+    )
     confusion = ctx.save_figure(plot_confusion_matrix(test.confusion, data.class_names),
                                 "confusion_matrix")
     metrics = {
@@ -109,14 +111,18 @@ def run(config: BackpropConfig, ctx: RunContext) -> RunOutput:
         "train_wall_time_s": result.wall_time_s,
         "history": result.history,
     }
+    n_train, n_val, n_test = len(data.train), len(data.val), len(data.test)
+    best_val = 100 * metrics["best_val_accuracy"]
     report = f"""## Result
 
 | quantity | value |
 | --- | --- |
-| data set | {data.name} ({len(data.train)} train / {len(data.val)} val / {len(data.test)} test) |
-| model | {config.model}, {metrics['parameters']:,} parameters, {metrics['macs_per_inference']:,} MACs per inference |
+| data set | {data.name} ({n_train} train / {n_val} val / {n_test} test) |
+| model | {config.model}: {metrics['parameters']:,} parameters, \
+{metrics['macs_per_inference']:,} MACs per inference |
 | test accuracy | **{100 * test.accuracy:.2f}%** |
-| best validation accuracy | {100 * metrics['best_val_accuracy']:.2f}% (epoch {result.best_epoch + 1} of {result.epochs_run}) |
+| best validation accuracy | {best_val:.2f}% \
+(epoch {result.best_epoch + 1} of {result.epochs_run}) |
 | training wall time | {result.wall_time_s:.1f} s on {ctx.device} |
 
 ## Learning curves

@@ -37,7 +37,7 @@ def list_experiments() -> None:
 @app.command("run")
 def run(
     name: Annotated[str, typer.Argument(help="Experiment name (see `spikebridge list`).")],
-    quick: Annotated[bool, typer.Option("--quick", help="Reduced configuration (< 1 min).")] = False,
+    quick: Annotated[bool, typer.Option("--quick", help="Reduced configuration.")] = False,
     seed: Annotated[int, typer.Option(help="Seed for everything random.")] = 0,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
     out: Annotated[Path | None, typer.Option(help="Run folder (default: runs/NAME-...).")] = None,

@@ -12,7 +12,7 @@ import shlex
 import sys
 import time
 import typing
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ class UsageError(ValueError):
 def seed_everything(seed: int) -> None:
     """Seed Python's, numpy's and torch's global generators."""
     random.seed(seed)
-    np.random.seed(seed % 2**32)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 - seeds code that uses the global generator
     torch.manual_seed(seed)
 
 
@@ -186,7 +186,7 @@ def run_experiment(
             "versions": package_versions(),
             "torch_threads": torch.get_num_threads(),
             "command": shlex.join(["spikebridge", *sys.argv[1:]]) if sys.argv[1:] else "",
-            "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "started": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         write_json(run_dir / "config.json", record)
 

@@ -114,7 +114,7 @@ def test_resume_refuses_a_finished_run(quick_run: Path):
 
 
 def test_killed_run_resumes_to_the_same_metrics(tmp_path: Path):
-    """SIGKILL a real process after its first checkpoint; resuming gives the uninterrupted result."""
+    """SIGKILL a run after its first checkpoint; resuming gives the uninterrupted result."""
     settings = ["--set", "epochs=40", "--set", "patience=null", "--set", "hidden=32"]
     reference = tmp_path / "reference"
     result = _run("run", "backprop", "--quick", "--out", str(reference), "--no-progress", *settings)
