@@ -2,6 +2,7 @@
 evaluation and save/load. ``ann`` never imports ``neuro``, ``bridge`` or ``experiments``.
 """
 
+from ann.activations import QCFS, qcfs_modules
 from ann.datasets import (
     DATASET_NAMES,
     DatasetError,
@@ -27,6 +28,8 @@ __all__: list[str] = [
     "build_model",
     "model_config_from_dict",
     "macs",
+    "QCFS",
+    "qcfs_modules",
     "TrainConfig",
     "TrainResult",
     "train",

@@ -3,9 +3,10 @@
 A configuration is a JSON-friendly value (``to_dict`` / ``from_dict``, with a ``kind`` key) that
 fully determines the architecture, so a saved model is its configuration plus a state dict.
 Every network is a flat :class:`torch.nn.Sequential` whose non-linearities are
-:class:`torch.nn.ReLU` *modules* (never ``F.relu``): the ANN-to-SNN converter finds and replaces
-them. Batch-norm layers, when present, follow the layer they normalise so that they can be folded
-into it.
+:class:`torch.nn.ReLU` *modules* (never ``F.relu``), or :class:`ann.activations.QCFS` modules in
+the same positions with ``activation="qcfs"``: the ANN-to-SNN converter finds and replaces them.
+Batch-norm layers, when present, follow the layer they normalise so that they can be folded into
+it.
 
 Two architectures:
 
@@ -27,11 +28,14 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from ann.activations import QCFS
+
 __all__ = [
     "MLPConfig",
     "CNNConfig",
     "ModelConfig",
     "POOLING_KINDS",
+    "ACTIVATIONS",
     "build_model",
     "model_config_from_dict",
     "macs",
@@ -39,6 +43,7 @@ __all__ = [
 ]
 
 POOLING_KINDS = ("avg", "max", "none")
+ACTIVATIONS = ("relu", "qcfs")
 
 
 def _int_tuple(name: str, value: Any) -> tuple[int, ...]:
@@ -80,6 +85,12 @@ def _check_common(config: MLPConfig | CNNConfig) -> None:
         if not isinstance(getattr(config, name), bool):
             raise ValueError(f"{name} must be a bool, got {getattr(config, name)!r}")
 
+    if config.activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {config.activation!r}")
+    levels = config.qcfs_levels
+    if isinstance(levels, bool) or not isinstance(levels, int) or levels < 1:
+        raise ValueError(f"qcfs_levels must be an integer >= 1, got {levels!r}")
+
 
 def _config_to_dict(config: MLPConfig | CNNConfig) -> dict[str, Any]:
     out: dict[str, Any] = {"kind": config.kind}
@@ -112,6 +123,9 @@ class MLPConfig:
     hidden : widths of the hidden layers, in order; ``()`` gives a linear classifier.
     bias : whether the linear layers have biases.
     batch_norm : whether a ``BatchNorm1d`` follows every hidden linear layer.
+    activation : ``"relu"`` or ``"qcfs"`` (:class:`ann.activations.QCFS` in place of every ReLU).
+    qcfs_levels : quantisation levels :math:`L` (>= 1) of the QCFS activations; unused with
+        ``"relu"``.
     """
 
     kind: ClassVar[str] = "mlp"
@@ -121,6 +135,8 @@ class MLPConfig:
     hidden: tuple[int, ...] = (128,)
     bias: bool = True
     batch_norm: bool = False
+    activation: str = "relu"
+    qcfs_levels: int = 8
 
     def __post_init__(self) -> None:
         _check_common(self)
@@ -153,6 +169,9 @@ class CNNConfig:
     hidden : widths of the hidden linear layers after flattening.
     bias : whether the convolutions and linear layers have biases.
     batch_norm : whether a batch-norm layer follows every convolution and hidden linear layer.
+    activation : ``"relu"`` or ``"qcfs"`` (:class:`ann.activations.QCFS` in place of every ReLU).
+    qcfs_levels : quantisation levels :math:`L` (>= 1) of the QCFS activations; unused with
+        ``"relu"``.
     """
 
     kind: ClassVar[str] = "cnn"
@@ -166,6 +185,8 @@ class CNNConfig:
     hidden: tuple[int, ...] = ()
     bias: bool = True
     batch_norm: bool = False
+    activation: str = "relu"
+    qcfs_levels: int = 8
 
     def __post_init__(self) -> None:
         _check_common(self)
@@ -245,6 +266,13 @@ def model_config_from_dict(data: Mapping[str, Any]) -> ModelConfig:
     return _CONFIG_KINDS[kind].from_dict(data)
 
 
+def _activation(config: ModelConfig) -> nn.Module:
+    """A fresh non-linearity: ``ReLU``, or ``QCFS`` with the configured levels."""
+    if config.activation == "qcfs":
+        return QCFS(levels=config.qcfs_levels)
+    return nn.ReLU()
+
+
 def _mlp_head(in_features: int, config: ModelConfig) -> list[nn.Module]:
     """``[Linear -> (BatchNorm1d) -> ReLU] * len(hidden) -> Linear`` from ``in_features``."""
     layers: list[nn.Module] = []
@@ -252,7 +280,7 @@ def _mlp_head(in_features: int, config: ModelConfig) -> list[nn.Module]:
         layers.append(nn.Linear(in_features, width, bias=config.bias))
         if config.batch_norm:
             layers.append(nn.BatchNorm1d(width))
-        layers.append(nn.ReLU())
+        layers.append(_activation(config))
         in_features = width
     layers.append(nn.Linear(in_features, config.num_classes, bias=config.bias))
     return layers
@@ -263,7 +291,8 @@ def build_model(config: ModelConfig) -> nn.Sequential:
 
     Seed the global torch generator (``torch.manual_seed``) before calling this for a
     reproducible initialisation. The network maps ``(N, C, H, W)`` images to ``(N, num_classes)``
-    logits.
+    logits. With ``activation="qcfs"`` every ``ReLU`` is replaced by
+    ``QCFS(levels=config.qcfs_levels)`` at the same position, its threshold starting at 8.0.
     """
     if isinstance(config, MLPConfig):
         layers: list[nn.Module] = [nn.Flatten()]
@@ -284,7 +313,7 @@ def build_model(config: ModelConfig) -> nn.Sequential:
             )
             if config.batch_norm:
                 layers.append(nn.BatchNorm2d(out_channels))
-            layers.append(nn.ReLU())
+            layers.append(_activation(config))
             if config.pooling == "avg":
                 layers.append(nn.AvgPool2d(2))
             elif config.pooling == "max":
