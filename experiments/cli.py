@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from experiments.registry import EXPERIMENTS
+from experiments.registry import all_experiments
 from experiments.runner import UsageError, run_experiment
 
 __all__ = ["app", "main"]
@@ -29,8 +29,9 @@ def _fail(message: str) -> None:
 @app.command("list")
 def list_experiments() -> None:
     """List every experiment with a one-line description."""
-    width = max(len(name) for name in EXPERIMENTS)
-    for name, experiment in sorted(EXPERIMENTS.items()):
+    experiments = all_experiments()
+    width = max(len(name) for name in experiments)
+    for name, experiment in sorted(experiments.items()):
         typer.echo(f"{name:<{width}}  {experiment.description}")
 
 

@@ -7,6 +7,7 @@ configuration), the overrides that make the ``--quick`` configuration, and a
 
 from __future__ import annotations
 
+import functools
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 from experiments.run_record import RunContext
 
-__all__ = ["ExperimentConfig", "RunOutput", "Experiment", "EXPERIMENTS", "get_experiment"]
+__all__ = ["ExperimentConfig", "RunOutput", "Experiment", "all_experiments", "get_experiment"]
 
 
 class ExperimentConfig(BaseModel):
@@ -58,20 +59,36 @@ class Experiment:
     quick: dict[str, Any] = field(default_factory=dict)
 
 
-def _experiments() -> dict[str, Experiment]:
-    from experiments import backprop
+@functools.cache
+def all_experiments() -> dict[str, Experiment]:
+    """Every experiment by name. The list below is the one place experiments are registered;
+    modules are imported on first use because each experiment module imports this one."""
+    from experiments import (
+        backprop,
+        bcm_selectivity,
+        coba,
+        neuron_zoo,
+        oja_pca,
+        stdp_frequency,
+        stdp_window,
+    )
 
-    found = [backprop.EXPERIMENT]
+    found = [
+        backprop.EXPERIMENT,
+        neuron_zoo.EXPERIMENT,
+        coba.EXPERIMENT,
+        stdp_window.EXPERIMENT,
+        stdp_frequency.EXPERIMENT,
+        oja_pca.EXPERIMENT,
+        bcm_selectivity.EXPERIMENT,
+    ]
     return {experiment.name: experiment for experiment in found}
-
-
-EXPERIMENTS: dict[str, Experiment] = _experiments()
 
 
 def get_experiment(name: str) -> Experiment:
     """The experiment called ``name``; a ``KeyError`` lists the valid names otherwise."""
     try:
-        return EXPERIMENTS[name]
+        return all_experiments()[name]
     except KeyError:
-        valid = ", ".join(sorted(EXPERIMENTS))
+        valid = ", ".join(sorted(all_experiments()))
         raise KeyError(f"unknown experiment {name!r}; valid experiments: {valid}") from None

@@ -131,7 +131,7 @@ def _report_header(experiment: Experiment, record: dict[str, Any]) -> str:
         f"- started: {record['started']}",
         "",
     ]
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n"
 
 
 def run_experiment(

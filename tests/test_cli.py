@@ -14,7 +14,7 @@ import torch
 from typer.testing import CliRunner
 
 from experiments.cli import app
-from experiments.registry import EXPERIMENTS
+from experiments.registry import all_experiments
 
 runner = CliRunner()
 
@@ -42,7 +42,7 @@ def quick_run(tmp_path_factory) -> Path:
 def test_list_names_every_experiment_with_a_description():
     result = _run("list")
     assert result.exit_code == 0
-    for name, experiment in EXPERIMENTS.items():
+    for name, experiment in all_experiments().items():
         assert name in result.output
         assert experiment.description in result.output
 
