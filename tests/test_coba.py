@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
-import torch
 
 from neuro import coba as coba_mod
 from neuro.coba import COBA_PARAMS, coba_network
@@ -71,26 +68,3 @@ def test_coba_rates_torch_vs_brian2():
           f"(per seed torch {np.round(rates['torch'], 2)}, brian2 {np.round(rates['brian2'], 2)})")
     assert abs(mt - mb) / mb < 0.05
     assert 15.0 < mt < 35.0 and 15.0 < mb < 35.0
-
-
-@pytest.mark.slow
-def test_coba_timing_torch_cpu():
-    """Print (not assert) the time of 1 s of COBA N=4,000 on the CPU with 1 and 2 threads."""
-    net = coba_network(4000)
-    conn = net.build()
-    old = torch.get_num_threads()
-    try:
-        for threads in (1, 2):
-            torch.set_num_threads(threads)
-            runs = []
-            for _ in range(3):
-                timings: dict = {}
-                t0 = time.perf_counter()
-                r = simulate(net, 1000.0, connectome=conn, timings=timings)
-                runs.append((time.perf_counter() - t0, timings["run_s"]))
-            total, loop = min(runs)
-            n_spk = sum(s.time_ms.size for s in r.spikes.values())
-            print(f"\nCOBA N=4000, 1 s, torch CPU float32, {threads} thread(s): loop {loop:.3f} s, "
-                  f"total {total:.3f} s, {n_spk} spikes")
-    finally:
-        torch.set_num_threads(old)
