@@ -5,6 +5,7 @@
 * :mod:`bridge.calibration` -- activation percentiles for data-based normalisation.
 * :mod:`bridge.runners` -- simulate a graph with snnTorch (:func:`run`).
 * :mod:`bridge.nir_io` -- export to and import from NIR files.
+* :mod:`bridge.surrogate` -- SNNs trained directly with surrogate gradients (snnTorch, BPTT).
 
 ``bridge`` imports ``ann`` (and may import ``neuro``), never ``experiments``.
 """
@@ -41,6 +42,15 @@ from bridge.graph import (
 )
 from bridge.nir_io import NIRExportError, NIRImportError, from_nir, read_nir, to_nir, write_nir
 from bridge.runners import SNNRunResult, SNNState, SNNTorchNetwork, run
+from bridge.surrogate import (
+    SurrogateEvaluation,
+    SurrogateSNN,
+    SurrogateSNNConfig,
+    SurrogateTrainResult,
+    build_surrogate_snn,
+    evaluate_surrogate_snn,
+    train_surrogate_snn,
+)
 
 __all__ = [
     # graph
@@ -84,4 +94,12 @@ __all__ = [
     "read_nir",
     "NIRExportError",
     "NIRImportError",
+    # surrogate-gradient training
+    "SurrogateSNNConfig",
+    "SurrogateSNN",
+    "SurrogateTrainResult",
+    "SurrogateEvaluation",
+    "build_surrogate_snn",
+    "train_surrogate_snn",
+    "evaluate_surrogate_snn",
 ]
