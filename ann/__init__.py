@@ -16,6 +16,15 @@ from ann.datasets import (
     read_idx,
 )
 from ann.evaluation import Evaluation, evaluate, predict
+from ann.hebbian import (
+    HebbianClassifier,
+    HebbianFeatures,
+    HebbianStats,
+    KrotovHopfieldParams,
+    krotov_hopfield_update,
+    plot_receptive_fields,
+    train_hebbian_layer,
+)
 from ann.models import CNNConfig, MLPConfig, ModelConfig, build_model, macs, model_config_from_dict
 from ann.plots import plot_confusion_matrix, plot_learning_curves
 from ann.serialization import ModelFileError, load_model, save_model
@@ -51,4 +60,11 @@ __all__: list[str] = [
     "load_fashion_mnist",
     "load_digits",
     "load_dataset",
+    "KrotovHopfieldParams",
+    "krotov_hopfield_update",
+    "train_hebbian_layer",
+    "HebbianFeatures",
+    "HebbianStats",
+    "HebbianClassifier",
+    "plot_receptive_fields",
 ]
