@@ -32,6 +32,7 @@ from neuro.network import (
     SpikeGeneratorInput,
     SpikeMonitor,
     StateMonitor,
+    WeightMonitor,
 )
 from neuro.records import SimulationResult, SpikeRecord, StateRecord
 from neuro.simulation import simulate
@@ -54,6 +55,7 @@ __all__ = [
     "SpikeMonitor",
     "StateMonitor",
     "PopulationRateMonitor",
+    "WeightMonitor",
     "Synapse",
     "current_exp",
     "current_alpha",

@@ -46,6 +46,7 @@ from neuro.connectivity import (
     OneToOne,
 )
 from neuro.models.base import NeuronModel
+from neuro.plasticity import PairSTDPParams, RSTDPParams, TripletSTDPParams
 from neuro.synapses import Synapse
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "SpikeMonitor",
     "StateMonitor",
     "PopulationRateMonitor",
+    "WeightMonitor",
     "Network",
     "BuiltProjection",
     "Connectome",
@@ -64,6 +66,8 @@ __all__ = [
 ]
 
 Value = float | np.ndarray | Initializer
+#: The spike-based rules a :class:`Projection` can learn with (``plasticity=...``).
+PLASTICITY_RULES = (PairSTDPParams, TripletSTDPParams, RSTDPParams)
 
 
 def trial_rng(seed: int, *keys: str | int) -> np.random.Generator:
@@ -183,6 +187,14 @@ class Projection:
         must be non-negative.
     delay_ms : a scalar (per projection), a per-synapse array, or an initialiser (ms).
     name : defaults to ``"<source>-><target>:<synapse name>"``.
+    plasticity : ``None`` (static weights) or the parameters of a spike-based rule of
+        :mod:`neuro.plasticity` (:class:`~neuro.plasticity.PairSTDPParams`,
+        :class:`~neuro.plasticity.TripletSTDPParams`, :class:`~neuro.plasticity.RSTDPParams`):
+        both engines then learn the weights with that rule (amplitudes and bounds in the
+        weight's unit, nS or pA; for an inhibitory current synapse the rule acts on the
+        magnitude). A plastic projection needs one delay for all its synapses (a scalar
+        ``delay_ms``) and initial weights within the rule's ``[w_min, w_max]``. See
+        :mod:`neuro.engines.torch_plasticity` for the update order.
     """
 
     source: str
@@ -192,6 +204,7 @@ class Projection:
     weights: Value
     delay_ms: Value = 0.0
     name: str = ""
+    plasticity: Any = None
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -231,7 +244,24 @@ class PopulationRateMonitor:
     population: str
 
 
-Monitor = SpikeMonitor | StateMonitor | PopulationRateMonitor
+@dataclass(frozen=True, eq=False)
+class WeightMonitor:
+    """Record the weights of chosen synapses of a plastic projection every ``every`` steps.
+
+    ``synapses`` are indices into the built projection (the order of
+    ``Network.build()``'s arrays, sorted by presynaptic neuron); ``None`` records all of them.
+    Samples are taken at the start of steps ``0, every, ...`` like :class:`StateMonitor`; the
+    result is ``SimulationResult.states["<projection>.w"]``, a
+    :class:`~neuro.records.StateRecord` whose ``population`` is the projection's name and
+    whose ``neurons`` are the synapse indices (unit nS or pA).
+    """
+
+    projection: str
+    synapses: np.ndarray | Sequence[int] | None = None
+    every: int = 1
+
+
+Monitor = SpikeMonitor | StateMonitor | PopulationRateMonitor | WeightMonitor
 
 
 # --------------------------------------------------------------------------------------------
@@ -289,6 +319,16 @@ def _expected_count(conn: Connectivity, n_pre: int, n_post: int, same: bool) -> 
     if isinstance(conn, Explicit):
         return int(np.asarray(conn.pre).size)
     return None
+
+
+def _check_plastic_weights(weight: np.ndarray, rule: Any, what: str) -> None:
+    """Initial weights of a plastic projection must lie within the rule's bounds."""
+    if weight.size and (weight.min() < rule.w_min or weight.max() > rule.w_max):
+        raise ValueError(
+            f"{what}: initial weights span [{weight.min():g}, {weight.max():g}] but the "
+            f"plasticity rule bounds them to [{rule.w_min:g}, {rule.w_max:g}]; draw them "
+            "within the bounds."
+        )
 
 
 def _steps_from_delay(delay_ms: np.ndarray, dt_ms: float, what: str) -> np.ndarray:
@@ -652,6 +692,8 @@ class Network:
                 _steps_from_delay(arr, self.dt_ms, what)
         if isinstance(proj.connectivity, FixedProbability) and not 0 <= proj.connectivity.p <= 1:
             raise ValueError(f"{what}: p must lie in [0, 1].")
+        if proj.plasticity is not None:
+            self._validate_plasticity(proj, what)
         existing = synapses.setdefault(proj.target, {})
         other = existing.get(syn.name)
         if other is not None and other != syn:
@@ -660,6 +702,27 @@ class Network:
                 f"different kinetics ({other} vs {syn}); give the second one another name."
             )
         existing[syn.name] = syn
+
+    @staticmethod
+    def _validate_plasticity(proj: Projection, what: str) -> None:
+        rule = proj.plasticity
+        if not isinstance(rule, PLASTICITY_RULES):
+            raise ValueError(
+                f"{what}: plasticity must be None or one of "
+                f"{[r.__name__ for r in PLASTICITY_RULES]}, got {type(rule).__name__}."
+            )
+        if isinstance(proj.delay_ms, Initializer) or np.ndim(proj.delay_ms) > 0:
+            raise ValueError(
+                f"{what}: a plastic projection needs one delay for all its synapses (a scalar "
+                "delay_ms); split it into several projections if delays must differ."
+            )
+        if proj.synapse.kind == "conductance" and rule.w_min < 0:
+            raise ValueError(
+                f"{what}: plasticity w_min = {rule.w_min} would allow negative conductances; "
+                "use w_min >= 0."
+            )
+        if not isinstance(proj.weights, Initializer):
+            _check_plastic_weights(np.asarray(proj.weights, dtype=np.float64), rule, what)
 
     def _validate_monitor(self, mon: Any, sources: dict[str, Any],
                           pops: dict[str, Population]) -> None:
@@ -693,10 +756,33 @@ class Network:
                         f"StateMonitor on {mon.population!r}: neurons must be a 1-D list of "
                         f"indices in [0, {n})."
                     )
+        elif isinstance(mon, WeightMonitor):
+            projections = {p.name: p for p in self.projections}
+            if mon.projection not in projections:
+                raise ValueError(
+                    f"WeightMonitor: unknown projection {mon.projection!r}; known projections "
+                    f"are {sorted(projections)}."
+                )
+            if projections[mon.projection].plasticity is None:
+                raise ValueError(
+                    f"WeightMonitor: projection {mon.projection!r} is not plastic (its weights "
+                    "never change); give it plasticity=... or read Network.build() instead."
+                )
+            if not (isinstance(mon.every, int | np.integer) and mon.every >= 1):
+                raise ValueError(
+                    f"WeightMonitor on {mon.projection!r}: every must be an int >= 1 (steps)."
+                )
+            if mon.synapses is not None:
+                idx = np.asarray(mon.synapses)
+                if idx.ndim != 1 or (idx.size and idx.min() < 0):
+                    raise ValueError(
+                        f"WeightMonitor on {mon.projection!r}: synapses must be a 1-D list of "
+                        "indices >= 0."
+                    )
         else:
             raise ValueError(
-                f"Network monitors must be SpikeMonitor, StateMonitor or PopulationRateMonitor, "
-                f"got {type(mon).__name__}."
+                f"Network monitors must be SpikeMonitor, StateMonitor, PopulationRateMonitor or "
+                f"WeightMonitor, got {type(mon).__name__}."
             )
 
     # -- instantiation -------------------------------------------------------------------
@@ -724,6 +810,8 @@ class Network:
                         f"{what}: conductance weights (nS) must be >= 0; clip the initialiser "
                         "(e.g. NormalClipped(low=0))."
                     )
+            if proj.plasticity is not None and isinstance(proj.weights, Initializer):
+                _check_plastic_weights(weight, proj.plasticity, what)
             if proj.synapse.kind == "current" and proj.synapse.sign != 1:
                 weight *= proj.synapse.sign
             if isinstance(proj.delay_ms, Initializer) or np.ndim(proj.delay_ms) > 0:

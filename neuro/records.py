@@ -80,6 +80,12 @@ class SimulationResult:
 
     ``population_rates_hz[name]`` has shape ``(batch_size, n_steps)``: the fraction of the
     population spiking in each step divided by ``dt``.
+
+    ``weights[name]`` holds the final weights of each *plastic* projection (one with
+    ``plasticity=...``), shape ``(batch_size, n_synapses)`` in the order of the built
+    connectome (``Network.build()``), in nS or pA (magnitudes, before an inhibitory current
+    synapse's sign); empty for networks without plasticity. Weights over time come from a
+    :class:`~neuro.network.WeightMonitor`, as ``states["<projection>.w"]``.
     """
 
     engine: str
@@ -90,3 +96,4 @@ class SimulationResult:
     states: dict[str, StateRecord] = field(default_factory=dict)
     population_rates_hz: dict[str, np.ndarray] = field(default_factory=dict)
     wall_time_s: float = float("nan")
+    weights: dict[str, np.ndarray] = field(default_factory=dict)

@@ -46,7 +46,10 @@ def simulate(
     connectome : reuse a prebuilt ``network.build()`` (both engines accept it).
     timings : optional dict filled with the time spent building, setting up and running (s).
     **engine_options : passed to the engine (torch: ``propagation``, ``compile``,
-        ``merge_populations``; brian2: ``brian2_directory``, ``clean``).
+        ``merge_populations``, ``fused``, ``poisson_sampler``; brian2: ``brian2_directory``,
+        ``clean``; both, for plastic projections: ``learning=False`` freezes the weights,
+        ``reward=`` feeds R-STDP, see :mod:`neuro.engines.torch_plasticity`). Final plastic
+        weights are in ``SimulationResult.weights``.
 
     Returns
     -------

@@ -214,6 +214,41 @@ def test_propagation_modes_agree(mode):
     assert_same_spikes(ref, other, "b", tol_ms=1e-9)
 
 
+@pytest.mark.parametrize("batch", [1, 2])
+def test_compiled_step_agrees(batch):
+    """compile=True (float spikes and block spike counts out of the compiled step; B = 2 scans
+    blocks of 8, B = 1 falls back to a plain nonzero) gives the eager engine's spikes."""
+    net = small_network()
+    timings = {}
+    ref = simulate(net, 100.0, dtype=torch.float64, propagation="event", batch_size=batch)
+    comp = simulate(net, 100.0, dtype=torch.float64, propagation="event", batch_size=batch,
+                    compile=True, timings=timings)
+    assert timings["compile_s"] > 0 and timings["compile_s"] <= timings["setup_s"]
+    for k in range(batch):
+        for pop in ("a", "b"):
+            assert_same_spikes(ref, comp, pop, trial1=k, trial2=k, tol_ms=1e-9)
+    np.testing.assert_allclose(comp.states["a.v"].values, ref.states["a.v"].values, atol=1e-9)
+
+
+def test_spike_indices_by_blocks():
+    from neuro.engines.torch_engine import _nz_block, _spike_indices
+
+    gen = torch.Generator().manual_seed(0)
+    for b, n in ((1, 64), (3, 40), (4, 1000)):
+        block = _nz_block(b * n)
+        for p in (0.0, 0.01, 0.3):
+            spikes = (torch.rand((b, n), generator=gen) < p).float()
+            sums = spikes.view(-1, block).sum(1)
+            found = _spike_indices(spikes, sums, block)
+            plain = _spike_indices(spikes, None, None)
+            if found is None:
+                assert plain is None and spikes.sum() == 0
+                continue
+            trial, neuron = found
+            assert torch.equal(neuron, plain[1])
+            assert torch.equal(plain[0], torch.zeros_like(neuron) if trial is None else trial)
+
+
 def test_no_merge_agrees():
     net = small_network()
     ref = simulate(net, 100.0, dtype=torch.float64)
@@ -265,6 +300,35 @@ def test_batch_equals_single_runs():
                                       single.states["a.g_inh"].values[0])
     counts = batch.spikes["a"].counts()
     assert counts[0].sum() < counts[-1].sum()  # trials really differ
+
+
+def test_event_propagation_batch_equals_single_runs():
+    """The event-driven path with B > 1 (trial offsets in the table's index type, spikes
+    recorded from the propagation's nonzero()) against single runs."""
+    b = 2
+    amps = np.stack([np.full(30, 150.0 + 100 * k) for k in range(b)])
+    batch = simulate(poisson_network(amps, per_trial=True), 200.0, batch_size=b, seed=3,
+                     propagation="event")
+    for k in range(b):
+        single = simulate(poisson_network(amps[k:k + 1], per_trial=True), 200.0, seed=3 + k,
+                          propagation="dense")
+        for pop in ("a", "p"):
+            assert_same_spikes(batch, single, pop, trial1=k, tol_ms=1e-9)
+        np.testing.assert_allclose(batch.states["a.g_inh"].values[k],
+                                   single.states["a.g_inh"].values[0], rtol=1e-5, atol=1e-4)
+
+
+def test_event_table_int32_offsets(monkeypatch):
+    """Large event tables keep int32 offsets (converted per step): same spikes."""
+    from neuro.engines import torch_engine
+
+    net = poisson_network(np.full(30, 200.0))
+    ref = simulate(net, 100.0, batch_size=2, propagation="event")
+    monkeypatch.setattr(torch_engine, "_INT64_TABLE_MAX_BYTES", 0)
+    small = simulate(net, 100.0, batch_size=2, propagation="event")
+    for k in range(2):
+        for pop in ("a", "p"):
+            assert_same_spikes(ref, small, pop, trial1=k, trial2=k, tol_ms=1e-9)
 
 
 def test_poisson_rates():

@@ -21,6 +21,14 @@ Construction, per population, from the model's :class:`~neuro.models.base.Brian2
   conductances);
 * ``Synapses`` per projection, ``on_pre: g_<name>_post += w`` (``x_<name>_post += e*w`` for
   alpha), connected with the connectome's explicit ``(i, j)`` arrays, weights and delays;
+* a plastic projection (``Projection(plasticity=...)``) gets the rule's
+  :class:`~neuro.plasticity.Brian2Plasticity` strings: its model, ``on_post``, and an
+  ``on_pre`` that starts with the transmission (so a spike is transmitted with the weight from
+  before its own update); R-STDP's reward code runs with ``run_regularly`` in the
+  ``after_synapses`` slot after the engine has set ``reward_signal`` (a ``TimedArray`` for an
+  array reward, a ``NetworkOperation`` for a callable). ``learning=False`` sets the rules'
+  shared ``lr`` to 0; final weights and :class:`~neuro.network.WeightMonitor` records come
+  back as in the torch engine;
 * ``PoissonGroup`` (``TimedArray`` rates when time-varying), ``SpikeGeneratorGroup``
   (trial-0 spikes) and ``TimedArray`` external currents;
 * ``SpikeMonitor`` / ``StateMonitor`` / ``PopulationRateMonitor`` converted into the same
@@ -52,6 +60,7 @@ from neuro.network import (
     SpikeGeneratorInput,
     SpikeMonitor,
     StateMonitor,
+    WeightMonitor,
 )
 from neuro.records import SimulationResult, SpikeRecord, StateRecord
 from neuro.synapses import propagators
@@ -98,6 +107,8 @@ def run_brian2(
     timings: dict | None = None,
     brian2_directory: str | None = None,
     clean: bool = True,
+    learning: bool = True,
+    reward: Any = None,
 ) -> SimulationResult:
     """Simulate ``network`` for ``duration_ms`` with Brian2 (one trial).
 
@@ -115,6 +126,9 @@ def run_brian2(
         compilation), ``total_s``.
     brian2_directory : project directory for C++ standalone (a temporary one otherwise).
     clean : remove the temporary standalone directory afterwards.
+    learning : ``False`` freezes plastic weights (the rules' shared ``lr`` is set to 0).
+    reward : reward of R-STDP projections, as in the torch engine (an array, or a callable on
+        the runtime targets only; see :mod:`neuro.engines.torch_plasticity`).
 
     Returns
     -------
@@ -144,7 +158,7 @@ def run_brian2(
     try:
         result, run_s, compile_s, t_setup = _build_and_run(
             b2, network, connectome, dt, n_steps, seed, progress, standalone,
-            directory if standalone else None)
+            directory if standalone else None, learning, reward)
     finally:
         if standalone:
             get_device().reinit()
@@ -162,11 +176,13 @@ def run_brian2(
     engine = f"brian2:{target}"
     return SimulationResult(engine=engine, device="cpu", dt_ms=dt, duration_ms=n_steps * dt,
                             spikes=result[0], states=result[1],
-                            population_rates_hz=result[2], wall_time_s=run_s)
+                            population_rates_hz=result[2], wall_time_s=run_s,
+                            weights=result[3])
 
 
 def _build_and_run(b2, network: Network, connectome: Connectome, dt: float, n_steps: int,
-                   seed: int, progress: bool, standalone: bool, directory: str | None):
+                   seed: int, progress: bool, standalone: bool, directory: str | None,
+                   learning: bool = True, reward: Any = None):
     from brian2 import Hz, TimedArray, ms, mV, nS, pA, pF
     from brian2.devices.device import get_device
 
@@ -293,28 +309,62 @@ def _build_and_run(b2, network: Network, connectome: Connectome, dt: float, n_st
         objects.append(group)
 
     # ---- synapses --------------------------------------------------------------------
+    rules = {p.name: p.plasticity for p in network.projections}
+    plastic_syn: dict[str, tuple[Any, Any, Any]] = {}  # name -> (Synapses, unit, rule)
     for k, bp in enumerate(connectome.projections):
         if bp.n_synapses == 0:
             continue
         syn = bp.synapse
         unit, unit_name = (nS, "siemens") if syn.kind == "conductance" else (pA, "amp")
+        rule = rules.get(bp.name)
+        sign = "-" if rule is not None and syn.kind == "current" and syn.sign == -1 else ""
         if syn.kernel == "exponential":
-            on_pre = f"{syn.variable}_post += w"
+            on_pre = f"{syn.variable}_post += {sign}w"
         else:
-            on_pre = f"{syn.aux_variable}_post += {math.e!r}*w"
+            on_pre = f"{syn.aux_variable}_post += {sign}{math.e!r}*w"
         delays = np.unique(bp.delay_steps)
         kwargs = {"delay": float(delays[0]) * clock_dt} if delays.size == 1 else {}
-        s = b2.Synapses(groups[bp.source], groups[bp.target], model=f"w : {unit_name}",
+        model = f"w : {unit_name}"
+        if rule is not None:
+            plast = _brian2_rule(rule, "nS" if syn.kind == "conductance" else "pA")
+            model += "\n" + plast.model
+            # transmission with the weight from before this spike's own update
+            on_pre = {"pre": on_pre + "\n" + plast.on_pre}
+            kwargs.update(on_post=plast.on_post, namespace=dict(plast.namespace))
+            if plast.method is not None:
+                kwargs["method"] = plast.method
+            if "delay" in kwargs:
+                kwargs["delay"] = {"pre": kwargs["delay"]}
+        s = b2.Synapses(groups[bp.source], groups[bp.target], model=model,
                         on_pre=on_pre, dt=clock_dt, name=f"syn_{k}", **kwargs)
         s.connect(i=bp.pre.astype(np.int32), j=bp.post.astype(np.int32))
-        s.w = bp.weight * unit
+        s.w = (np.abs(bp.weight) if sign else bp.weight) * unit
         if delays.size > 1:
             s.delay = bp.delay_steps * clock_dt
+        if rule is not None:
+            for key, value in plast.initial_values.items():
+                setattr(s, key, value)
+            s.lr = 1.0 if learning else 0.0
+            if "reward" in plast.extra_code:
+                s.run_regularly(plast.extra_code["reward"], dt=clock_dt, when="after_synapses",
+                                order=0, name=f"syn_{k}_reward")
+            plastic_syn[bp.name] = (s, unit, rule)
         objects.append(s)
+    objects.extend(_brian2_reward(b2, network, groups, plastic_syn, reward, n_steps, clock_dt,
+                                  standalone))
 
     # ---- monitors --------------------------------------------------------------------
     monitors = []
     for k, mon in enumerate(network.monitors):
+        if isinstance(mon, WeightMonitor):
+            s = plastic_syn[mon.projection][0]
+            record = (np.arange(len(s)) if mon.synapses is None
+                      else np.asarray(mon.synapses, dtype=np.int64))
+            m = b2.StateMonitor(s, "w", record=record, dt=mon.every * clock_dt,
+                                name=f"weightmon_{k}")
+            monitors.append((mon, m))
+            objects.append(m)
+            continue
         group = groups[mon.population]
         if isinstance(mon, SpikeMonitor):
             m = b2.SpikeMonitor(group, record=True, name=f"spikemon_{k}")
@@ -367,6 +417,13 @@ def _build_and_run(b2, network: Network, connectome: Connectome, dt: float, n_st
             out = np.zeros((1, n_steps))
             out[0, :min(n_steps, r.size)] = r[:n_steps]
             rates[mon.population] = out
+        elif isinstance(mon, WeightMonitor):
+            unit = plastic_syn[mon.projection][1]
+            values = np.asarray(m.w / unit, dtype=np.float64)  # (n_rec, n_samples)
+            states[f"{mon.projection}.w"] = StateRecord(
+                population=mon.projection, variable="w", unit="nS" if unit is nS else "pA",
+                neurons=np.asarray(m.record, dtype=np.int64),
+                times_ms=np.asarray(m.t[:] / ms, dtype=np.float64), values=values.T[None])
         else:
             raw = getattr(m, mon.variable)
             dim = b2.get_dimensions(raw)
@@ -381,4 +438,98 @@ def _build_and_run(b2, network: Network, connectome: Connectome, dt: float, n_st
                 population=mon.population, variable=mon.variable, unit=unit_name,
                 neurons=np.asarray(m.record, dtype=np.int64),
                 times_ms=np.asarray(m.t[:] / ms, dtype=np.float64), values=values.T[None])
-    return (spikes, states, rates), run_s, compile_s, t_setup
+    weights = {}
+    for name, (s, unit, _) in plastic_syn.items():
+        bp = next(p for p in connectome.projections if p.name == name)
+        w = np.asarray(s.w[:] / unit, dtype=np.float64)
+        i, j = np.asarray(s.i[:]), np.asarray(s.j[:])
+        if not (np.array_equal(i, bp.pre) and np.array_equal(j, bp.post)):
+            # Brian2 kept another order: sort both lists by (pre, post) and map back
+            theirs = np.lexsort((j, i))
+            ours = np.lexsort((bp.post, bp.pre))
+            mapped = np.empty_like(w)
+            mapped[ours] = w[theirs]
+            w = mapped
+        weights[name] = w[None]
+    return (spikes, states, rates, weights), run_s, compile_s, t_setup
+
+
+def _brian2_rule(rule: Any, w_unit: str):
+    """The rule's :class:`~neuro.plasticity.Brian2Plasticity` (``w`` declared by the engine)."""
+    from neuro.plasticity import (
+        PairSTDPParams,
+        RSTDPParams,
+        TripletSTDPParams,
+        rstdp_brian2,
+        stdp_pair_brian2,
+        stdp_triplet_brian2,
+    )
+
+    make = {PairSTDPParams: stdp_pair_brian2, TripletSTDPParams: stdp_triplet_brian2,
+            RSTDPParams: rstdp_brian2}[type(rule)]
+    return make(rule, w_unit=w_unit, declare_weight=False)
+
+
+def _brian2_reward(b2, network: Network, groups: dict, plastic_syn: dict, reward: Any,
+                   n_steps: int, clock_dt: Any, standalone: bool) -> list:
+    """Objects that set the R-STDP synapses' shared ``reward_signal`` to :math:`R - \\bar{R}` in
+    each step (0 without delivery) before their reward code runs (``after_synapses``,
+    ``order=-1``); the baseline is kept here, as :func:`neuro.plasticity.rstdp_brian2` asks."""
+    from neuro.plasticity import RSTDPParams
+
+    targets = [(s, rule) for s, _, rule in plastic_syn.values() if isinstance(rule, RSTDPParams)]
+    if reward is None:
+        return []
+    if not targets:
+        raise ValueError("reward was given but the network has no R-STDP projection "
+                         "(plasticity=RSTDPParams(...)).")
+    if callable(reward):
+        if standalone:
+            raise ValueError("A reward callable runs Python every step, which C++ standalone "
+                             "cannot do; give the reward as an array or use a runtime target.")
+        baselines = [float(rule.baseline) for _, rule in targets]
+        pops = [(pop.name, pop.n) for pop in network.populations]
+
+        def deliver(t):
+            step = int(round(float(t / clock_dt)))
+            spikes = {}
+            for name, n in pops:
+                mask = np.zeros((1, n), dtype=bool)
+                mask[0, np.asarray(groups[name].spikes, dtype=np.int64)] = True
+                spikes[name] = mask
+            out = reward(step, spikes)
+            value = np.nan if out is None else float(np.asarray(out, dtype=np.float64).ravel()[0])
+            for k, (s, rule) in enumerate(targets):
+                if not math.isfinite(value):
+                    s.reward_signal = 0.0
+                    continue
+                surprise = value - baselines[k]
+                s.reward_signal = surprise
+                if rule.baseline_mode == "running":
+                    baselines[k] += rule.baseline_alpha * surprise
+
+        return [b2.NetworkOperation(deliver, dt=clock_dt, when="after_synapses", order=-1,
+                                    name="reward_callback")]
+    values = np.asarray(reward, dtype=np.float64)
+    if values.ndim == 2:
+        if values.shape[0] != 1:
+            raise ValueError("The Brian2 engine runs one trial: a (batch, n_steps) reward needs "
+                             f"batch 1, got {values.shape[0]}.")
+        values = values[0]
+    if values.ndim != 1:
+        raise ValueError(f"reward must be an (n_steps,) array, got shape {values.shape}.")
+    full = np.full(n_steps, np.nan)
+    full[:min(n_steps, values.size)] = values[:n_steps]
+    objects = []
+    for k, (s, rule) in enumerate(targets):
+        signal = np.zeros(n_steps)
+        baseline = float(rule.baseline)
+        for step in np.flatnonzero(np.isfinite(full)):
+            signal[step] = full[step] - baseline
+            if rule.baseline_mode == "running":
+                baseline += rule.baseline_alpha * signal[step]
+        name = f"reward_ta_{k}"
+        s.namespace[name] = b2.TimedArray(signal, dt=clock_dt)
+        s.run_regularly(f"reward_signal = {name}(t)", dt=clock_dt, when="after_synapses",
+                        order=-1, name=f"{s.name}_reward_signal")
+    return objects

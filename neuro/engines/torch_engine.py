@@ -31,8 +31,9 @@ Design
 
   ``"event"``  (CPU default) gathers the outgoing synapses of the neurons that spiked
   (``nonzero``) from a padded per-neuron table of ring-buffer offsets
-  (``delay * B * M + column``) and weights, and ``index_add_``\ s them into the flattened
-  ring buffer: four tensor ops, work ~ spikes x out-degree, independent of ``N^2``;
+  (``delay * B * M + column``; int64, int32 for tables over 64 MB) and weights, and
+  ``scatter_add_``\ s them into the flattened ring buffer: four tensor ops, work ~ spikes x
+  out-degree, independent of ``N^2``. The same ``nonzero`` feeds the spike monitors;
   ``"dense"``  (small or dense sources; CUDA up to 2**26 entries) ``spikes @ W`` with ``W`` of
   shape ``(n_src, D*M)`` for the ``D`` distinct delay values (the product then lands in the
   ``D`` ring slots with one ``index_add_``);
@@ -42,14 +43,21 @@ Design
   ~24 Hz): event 88 us/step, CSR 361 us/step, dense 5.2 ms/step -- dense and CSR pay for
   every synapse every step whatever the activity.
 * Without delays and alpha kernels the ring buffer is the synaptic state itself (one slot).
-* Spikes are written into a preallocated on-device ``(chunk, B, n)`` boolean buffer and turned
-  into index arrays once per chunk; population rates are computed from them afterwards.
-* ``compile=True`` wraps the dense part of the step (2--4) in :func:`torch.compile`. Measured
-  (COBA N = 4,000, 1 s, 1 thread): the loop runs ~30% faster (0.64 s vs 0.90 s), but the
-  first call of a process pays 3--8 s of tracing and compilation (inductor's disk cache
-  warm/cold), so it pays only for runs of tens of simulated seconds or many calls in one
-  process (later calls in the same process reuse the compiled step: 11 consecutive calls
-  ran at the same speed); off by default.
+* Spikes of event-driven sources are kept as the index lists their propagation computes;
+  other monitored sources are written into a preallocated on-device ``(chunk, B, n)`` boolean
+  buffer and turned into index arrays once per chunk; population rates are computed from
+  them afterwards.
+* ``compile=True`` compiles the dense part of the step (2--4) with inductor, before the time
+  loop (``timings["compile_s"]``; see :func:`_compile_step`): one or a few fused C++ loops
+  instead of ~25 tensor ops, called without TorchDynamo's per-call guards. The spikes leave
+  the kernel as 0/1 floats with the spike count of every block of 32 entries, and
+  ``nonzero`` scans only the blocks that spiked. Measured with ``benchmarks/coba.py`` (1 s of
+  COBA, 1 thread, shared 2-core machine), time loop per step eager / compiled: N = 4,000
+  128 / 38 us, 16,000 215 / 49 us, 64,000 628 / 166 us, 32 trials of 4,000 in one batch
+  1.1 ms / 284 us. Compilation costs 4--6 s in a fresh process (imports and tracing; the
+  kernels come from inductor's disk cache) and ~0.3 s for a later call in the same process,
+  so it pays for runs of seconds of simulated time at N >= 16,000 or for batches, not for a
+  short run of a small network; off by default.
 """
 
 from __future__ import annotations
@@ -62,6 +70,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from neuro.engines.torch_plasticity import PlasticityRuntime
 from neuro.network import (
     Connectome,
     CurrentInput,
@@ -82,6 +91,7 @@ _SPIKE_CHUNK_ELEMS = 1 << 24  # elements of the on-device spike chunk buffer
 _POISSON_CHUNK_ELEMS = 1 << 22
 _DENSE_MAX_ELEMS_CPU = 1 << 18
 _DENSE_MAX_ELEMS_CUDA = 1 << 26
+_INT64_TABLE_MAX_BYTES = 1 << 26  # larger event tables store int32 offsets
 
 
 # --------------------------------------------------------------------------------------------
@@ -193,7 +203,10 @@ class _Source:
             counts = [np.bincount(p[0], minlength=n) for p in parts]
             total = np.sum(counts, axis=0)
             width = int(total.max())
-            index_dtype = np.int32 if 2 * self.lbm < 2**31 - 1 else np.int64
+            # int64 offsets feed scatter_add_ directly; int32 (converted per step) halves the
+            # table where it is large (N = 64,000: 360 MB instead of 720 MB)
+            small = n * width * 8 <= _INT64_TABLE_MAX_BYTES
+            index_dtype = np.int32 if 2 * self.lbm < 2**31 - 1 and not small else np.int64
             dcol = np.zeros((n, width), dtype=index_dtype)
             wpad = np.zeros((n, width), dtype=torch.empty((), dtype=dtype).numpy().dtype)
             base = np.zeros(n, dtype=np.int64)
@@ -201,9 +214,18 @@ class _Source:
                 if pre.size > 1 and np.any(pre[1:] < pre[:-1]):
                     order = np.argsort(pre, kind="stable")
                     pre, col, weight, delay = pre[order], col[order], weight[order], delay[order]
-                starts = np.cumsum(cnt) - cnt
-                flat = pre * width + (base[pre] + np.arange(pre.size) - starts[pre])
-                dcol.reshape(-1)[flat] = delay * bm + col
+                # synapse k of this part (sorted by pre) is the (k - starts[i])-th of neuron
+                # i = pre[k] and goes to table entry i * width + base[i] + k - starts[i]; the
+                # row offsets are spread with np.repeat (pre is sorted): fewer full-size
+                # temporaries than indexing with pre (N = 64,000: setup 6 -> 4-5 s CPU)
+                flat = np.repeat(np.arange(n, dtype=np.int64) * width + base
+                                 - (np.cumsum(cnt) - cnt), cnt)
+                flat += np.arange(pre.size, dtype=np.int64)
+                d_lo, d_hi = int(delay.min()), int(delay.max())
+                if d_lo != d_hi:
+                    dcol.reshape(-1)[flat] = delay * bm + col
+                else:
+                    dcol.reshape(-1)[flat] = col + d_lo * bm if d_lo else col
                 wpad.reshape(-1)[flat] = weight
                 base += cnt
             self.dcol = torch.as_tensor(dcol, device=device)
@@ -238,15 +260,8 @@ class _Source:
             return
         if mode == "event":
             nz = spikes.nonzero()
-            if nz.shape[0] == 0:
-                return
-            rows = nz[:, 1]
-            tgt = self.dcol.index_select(0, rows)
-            if self.batch > 1:
-                tgt = tgt + (nz[:, 0] * self.m_total).unsqueeze(1)
-            if self.ring > 1:
-                tgt = (tgt + (t % self.ring) * self.bm).remainder_(self.lbm)
-            buf_flat.index_add_(0, tgt.view(-1), self.wpad.index_select(0, rows).view(-1))
+            if nz.shape[0]:
+                self.propagate_events(nz[:, 0], nz[:, 1], t, buf_flat)
             return
         x = spikes.to(buf.dtype)
         if mode == "dense":
@@ -258,6 +273,110 @@ class _Source:
         else:
             out = out.reshape(self.batch, self.n_delays, self.m_total).transpose(0, 1)
             buf.index_add_(0, (self.dvals + t) % self.ring, out)
+
+    def propagate_events(self, trial: torch.Tensor | None, rows: torch.Tensor, t: int,
+                         buf_flat: torch.Tensor) -> None:
+        """Event mode: add the synapses of the ``k > 0`` spikes ``(trial, rows)`` (trial and
+        neuron indices; ``trial`` is ignored when ``B = 1``) of step ``t`` to the buffer."""
+        tgt = self.dcol.index_select(0, rows)
+        if self.batch > 1:
+            # in the table's index type: an int64 offset would promote (copy) the whole
+            # (k, width) block
+            tgt += (trial * self.m_total).to(tgt.dtype).unsqueeze(1)
+        if self.ring > 1:
+            tgt = (tgt + (t % self.ring) * self.bm).remainder_(self.lbm)
+        # scatter_add_ with an int64 index: 1.5x faster than index_add_ here (both add in
+        # index order on one thread)
+        buf_flat.scatter_add_(0, tgt.view(-1).to(torch.int64),
+                              self.wpad.index_select(0, rows).view(-1))
+
+
+def _nz_block(size: int) -> int | None:
+    """Block length for :func:`_spike_indices`: the largest of 32, 16, 8 dividing ``size``."""
+    return next((b for b in (32, 16, 8) if size % b == 0), None)
+
+
+def _spike_indices(spikes: torch.Tensor, block_sums: torch.Tensor | None, block: int | None
+                   ) -> tuple[torch.Tensor | None, torch.Tensor] | None:
+    """Trial and neuron indices of the spikes ``(B, n)`` (``None`` if there are none).
+
+    With ``block_sums``, the spike counts of consecutive blocks of ``block`` entries of the
+    flattened spikes, only the blocks that spiked are scanned: a nonzero() over ``B n / block``
+    counts and one over the hit blocks, instead of one over all ``B n`` entries (4-5x less
+    time at ``B n = 128,000``). ``trial`` is ``None`` when ``B = 1``.
+    """
+    if block_sums is None:
+        nz = spikes.nonzero()
+        return (nz[:, 0], nz[:, 1]) if nz.shape[0] else None
+    hit_blocks = block_sums.nonzero().view(-1)
+    if hit_blocks.shape[0] == 0:
+        return None
+    hit = spikes.view(-1, block).index_select(0, hit_blocks).nonzero()
+    flat = hit_blocks.index_select(0, hit[:, 0]).mul_(block).add_(hit[:, 1])
+    b, n = spikes.shape
+    if b == 1:
+        return None, flat
+    trial = flat.div(n, rounding_mode="floor")
+    return trial, flat.sub_(trial * n)
+
+
+def _compile_step(step, states, s_exp, s_ai, s_ax, ext_t, sums_present):
+    """Compile ``step(states, s_exp, s_ai, s_ax, ext_t) -> (spikes, new_states, sums)``.
+
+    The step is traced on fake tensors (:func:`~torch.fx.experimental.proxy_tensor.make_fx`)
+    into one graph of flat tensor arguments and compiled with :func:`torch._inductor.compile`,
+    so that a call skips TorchDynamo's frame evaluation and guards (measured at N = 16,000:
+    21 instead of 36 us per call; about 15 us of every step). The compiled step is called
+    once on copies of the arguments (it updates ``s_exp``, ``s_ai``, ``s_ax`` in place) so
+    that kernels are loaded before the time loop. A step that cannot be traced that way
+    (data-dependent Python control flow raises on fake tensors) falls back to
+    :func:`torch.compile`. ``sums_present`` says which entries of ``sums`` are tensors.
+    """
+    types = [type(st) for st in states]
+    sizes = [len(st) for st in states]
+    present = [e is not None for e in ext_t]
+    n_groups = len(states)
+
+    def flatten(states, s_exp, s_ai, s_ax, ext_t):
+        return ([x for st in states for x in st] + [s_exp, s_ai, s_ax]
+                + [e for e in ext_t if e is not None])
+
+    def unflatten(args):
+        it = iter(args)
+        states = [typ(*(next(it) for _ in range(k))) for typ, k in zip(types, sizes, strict=True)]
+        s_exp, s_ai, s_ax = next(it), next(it), next(it)
+        return states, s_exp, s_ai, s_ax, [next(it) if p else None for p in present]
+
+    def flat_step(*args):
+        spikes, new_states, sums = step(*unflatten(args))
+        return (*spikes, *(x for st in new_states for x in st),
+                *(x for x in sums if x is not None))
+
+    def copies():
+        return [x.clone() for x in flatten(states, s_exp, s_ai, s_ax, ext_t)]
+
+    try:
+        from torch.fx.experimental.proxy_tensor import make_fx
+
+        example = copies()
+        graph = make_fx(flat_step, tracing_mode="fake", _allow_non_fake_inputs=True)(*example)
+        compiled = torch._inductor.compile(graph, example)
+        cuts = np.cumsum([n_groups] + sizes).tolist()
+
+        def call(states, s_exp, s_ai, s_ax, ext_t):
+            out = compiled(*flatten(states, s_exp, s_ai, s_ax, ext_t))
+            new_states = [typ(*out[a:b])
+                          for typ, a, b in zip(types, cuts[:-1], cuts[1:], strict=True)]
+            it = iter(out[cuts[-1]:])
+            return (out[:n_groups], new_states,
+                    [next(it) if p else None for p in sums_present])
+
+        call(*unflatten(copies()))
+        return call
+    except Exception:  # noqa: BLE001 - any tracing or lowering failure: use TorchDynamo
+        compiled = torch.compile(step, dynamic=False)
+        compiled(*unflatten(copies()))
+        return compiled
 
 
 # --------------------------------------------------------------------------------------------
@@ -285,6 +404,10 @@ def run_torch(
     merge_populations: bool = True,
     progress: bool = False,
     timings: dict | None = None,
+    learning: bool = True,
+    reward: Any = None,
+    fused: bool = False,
+    poisson_sampler: str = "bernoulli",
 ) -> SimulationResult:
     """Simulate ``network`` for ``duration_ms`` with the torch engine.
 
@@ -298,10 +421,21 @@ def run_torch(
     device, dtype : torch device (``"cpu"``/``"cuda"``) and float type (float32 default).
     connectome : a prebuilt ``network.build()`` to reuse (built here otherwise).
     propagation : ``"auto"``, ``"event"``, ``"dense"`` or ``"sparse"`` (see module docstring).
-    compile : wrap the dense part of the step in :func:`torch.compile`.
+    compile : compile the dense part of the step with inductor before the time loop (see
+        the module docstring for when it pays).
     merge_populations : merge populations sharing a model and parameters into one group.
     progress : show a tqdm progress bar.
-    timings : if a dict is given, it receives ``build_s``, ``setup_s``, ``run_s``, ``total_s``.
+    timings : if a dict is given, it receives ``build_s``, ``setup_s``, ``run_s``, ``total_s``
+        (and ``compile_s``, the part of ``setup_s`` spent compiling, with ``compile=True``).
+    learning : ``False`` freezes the weights of plastic projections (traces still advance).
+    reward : reward of R-STDP projections: ``None``, an array ``(n_steps,)`` or
+        ``(batch, n_steps)`` (``NaN``: no delivery) or a callable ``reward(step, spikes)``; see
+        :mod:`neuro.engines.torch_plasticity`, which also gives the update order.
+    fused : simulate feed-forward (plastic) networks in chunks, event-driven and, with
+        ``compile=True``, compiled (:func:`~neuro.engines.torch_plasticity.run_fused`); falls
+        back to the step-by-step loop with a warning for other networks.
+    poisson_sampler : fused path only: ``"bernoulli"`` (the same spikes as the step-by-step
+        loop) or ``"intervals"`` (geometric inter-spike intervals, far fewer random numbers).
 
     Returns
     -------
@@ -310,6 +444,17 @@ def run_torch(
     t_start = time.perf_counter()
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+    if fused:
+        from neuro.engines import torch_plasticity
+
+        reason = torch_plasticity.fused_unsupported(network, reward)
+        if reason is None:
+            return torch_plasticity.run_fused(
+                network, duration_ms, batch_size=batch_size, seed=seed, device=device,
+                dtype=_as_dtype(dtype), connectome=connectome, compile=compile,
+                progress=progress, timings=timings, learning=learning,
+                poisson_sampler=poisson_sampler)
+        warnings.warn(f"fused=True ignored: {reason}.", UserWarning, stacklevel=2)
     device = torch.device(device)
     dtype = _as_dtype(dtype)
     dt = float(network.dt_ms)
@@ -369,8 +514,9 @@ def run_torch(
     block_size.update(poisson=n_poisson, generators=n_gen)
 
     per_block: dict[str, list] = {b: [] for b in block_size}
+    plastic_names = PlasticityRuntime.plastic_names(network)
     for bp in connectome.projections:
-        if bp.n_synapses == 0:
+        if bp.n_synapses == 0 or bp.name in plastic_names:
             continue
         block, off = block_of[bp.source]
         col = column_of(bp.target, bp.synapse) + bp.post
@@ -420,6 +566,11 @@ def run_torch(
                 k: torch.as_tensor(v, device=device, dtype=getattr(state, k).dtype)
                 for k, v in overrides.items()})
         states.append(state)
+
+    plastic = PlasticityRuntime.create(
+        network, connectome, block_of=block_of, column_of=column_of, m_exp=m_exp,
+        syn_exp=syn_exp, syn_ax=syn_ax, batch=B, n_steps=n_steps, device=device, dtype=dtype,
+        learning=learning, reward=reward)
 
     # ---- external currents -----------------------------------------------------------
     ext_const: list[torch.Tensor | None] = [None] * len(groups)
@@ -501,6 +652,8 @@ def run_torch(
     spike_buf = {}
     spike_hits: dict[str, list[np.ndarray]] = {b: [] for b in spike_blocks}
     for blk in spike_blocks:
+        if blk in sources and sources[blk].mode == "event":
+            continue  # recorded from the nonzero() of the propagation
         chunk_len[blk] = max(1, min(n_steps, _SPIKE_CHUNK_ELEMS // max(1, B * block_size[blk])))
         spike_buf[blk] = torch.zeros((chunk_len[blk], B, block_size[blk]), dtype=torch.bool,
                                      device=device)
@@ -608,7 +761,30 @@ def run_torch(
             s_ax.mul_(dec_alpha_t)
         return spikes, new_states
 
-    step_fn = torch.compile(dense_step, dynamic=False) if compile else dense_step
+    nz_blocks = [_nz_block(B * g.n) if device.type == "cpu" else None for g in groups]
+
+    def float_spikes_step(states, s_exp, s_ai, s_ax, ext_t):
+        # Inductor stores a bool output element by element: returning the spikes as 0/1
+        # floats made the compiled step ~8x faster at N = 16,000 (nonzero() and the dense
+        # product take them as they are). Block spike counts for _spike_indices come out of
+        # the same kernel.
+        spikes, new_states = dense_step(states, s_exp, s_ai, s_ax, ext_t)
+        spikes = [s.to(dtype) for s in spikes]
+        sums = [None if b is None else s.view(-1, b).sum(1)
+                for s, b in zip(spikes, nz_blocks, strict=True)]
+        return spikes, new_states, sums
+
+    step_fn = dense_step
+    group_blocks = [f"group{g.index}" for g in groups]
+    # Event-driven sources share one nonzero() per step between propagation and the spike
+    # monitors (their spikes are kept as index lists, not in the dense chunk buffer).
+    event_blocks = [b for b, src in sources.items() if src.mode == "event"]
+    nz_hits: dict[str, list] = {b: [] for b in event_blocks if b in spike_blocks}
+    nz_steps: dict[str, list[int]] = {b: [] for b in nz_hits}
+    dense_blocks = [b for b, src in sources.items() if src.mode not in ("event", "none")]
+    buffered_blocks = [b for b in spike_blocks if b in spike_buf]
+    block_sums: dict[str, torch.Tensor | None] = {}
+    block_len = dict(zip(group_blocks, nz_blocks, strict=True))
 
     # Without delays and alpha kernels, arrivals go straight into the exponential variables
     # (same result as a one-slot ring buffer, two tensor ops fewer per step).
@@ -627,6 +803,17 @@ def run_torch(
             nz[:, 0] += t0
             spike_hits[blk].append(nz)
 
+    compile_s = None
+    if compile and n_steps:
+        # Compile now, so that the time loop (and ``wall_time_s``) excludes compilation, as
+        # Brian2's main-loop timer does.
+        t0 = time.perf_counter()
+        ext0 = ([c if v is None else (v[0] if c is None else c + v[0])
+                 for c, v in zip(consts, ext_var, strict=True)] if has_var else consts)
+        with torch.no_grad():
+            step_fn = _compile_step(float_spikes_step, states, syn_exp, syn_ai, syn_ax, ext0,
+                                    [b is not None for b in nz_blocks])
+        compile_s = time.perf_counter() - t0
     t_setup = time.perf_counter()
     bar = None
     if progress:
@@ -643,13 +830,19 @@ def run_torch(
                     else:
                         src = {"exp": syn_exp, "ai": syn_ai, "ax": syn_ax}[where[0]]
                     buf[t // mon.every] = src.index_select(1, cols)
+            if plastic is not None:
+                plastic.record(t)
             if has_var:
                 ext_t = [c if v is None else (v[t] if c is None else c + v[t])
                          for c, v in zip(consts, ext_var, strict=True)]
             else:
                 ext_t = consts
-            spikes, states = step_fn(states, syn_exp, syn_ai, syn_ax, ext_t)
-            block_spikes = {f"group{g.index}": spikes[g.index] for g in groups}
+            if compile_s is not None:
+                spikes, states, sums = step_fn(states, syn_exp, syn_ai, syn_ax, ext_t)
+                block_sums = dict(zip(group_blocks, sums, strict=True))
+            else:
+                spikes, states = step_fn(states, syn_exp, syn_ai, syn_ax, ext_t)
+            block_spikes = dict(zip(group_blocks, spikes, strict=True))
             if n_poisson:
                 k = t % poisson_chunk
                 if k == 0:
@@ -661,8 +854,16 @@ def run_torch(
                 block_spikes["poisson"] = poisson_block[k]
             if n_gen:
                 block_spikes["generators"] = gen_spikes[t]
-            for blk, src in sources.items():
-                src.propagate(block_spikes[blk], t, ring_buf, ring_flat)
+            for blk in event_blocks:
+                found = _spike_indices(block_spikes[blk], block_sums.get(blk),
+                                       block_len.get(blk))
+                if found is not None:
+                    sources[blk].propagate_events(*found, t, ring_flat)
+                    if blk in nz_hits:
+                        nz_hits[blk].append(found)
+                        nz_steps[blk].append(t)
+            for blk in dense_blocks:
+                sources[blk].propagate(block_spikes[blk], t, ring_buf, ring_flat)
             if not direct:
                 slot = ring_buf[t % ring]
                 if m_exp:
@@ -670,18 +871,30 @@ def run_torch(
                 if m_alpha:
                     syn_ax.add_(slot[:, m_exp:])
                 slot.zero_()
-            for blk in spike_blocks:
+            if plastic is not None:
+                if compile_s is not None:  # the plasticity runtime takes bool spikes
+                    block_spikes.update((b, block_spikes[b].bool()) for b in group_blocks)
+                plastic.step(t, block_spikes)
+            for blk in buffered_blocks:
                 c = chunk_len[blk]
                 spike_buf[blk][t % c] = block_spikes[blk]
                 if t % c == c - 1:
                     flush(blk, c, t - c + 1)
             if bar is not None and (t % 1000 == 999 or t == n_steps - 1):
                 bar.update(t + 1 - bar.n)
-    for blk in spike_blocks:
+    for blk in buffered_blocks:
         c = chunk_len[blk]
         rest = n_steps % c
         if rest:
             flush(blk, rest, n_steps - rest)
+    for blk, hits in nz_hits.items():
+        if hits:
+            neuron = torch.cat([h[1] for h in hits]).cpu().numpy()
+            trial = (np.zeros_like(neuron) if hits[0][0] is None
+                     else torch.cat([h[0] for h in hits]).cpu().numpy())
+            steps_ = np.repeat(np.asarray(nz_steps[blk], dtype=np.int64),
+                               [h[1].shape[0] for h in hits])
+            spike_hits[blk].append(np.column_stack([steps_, trial, neuron]))
     if bar is not None:
         bar.close()
     if device.type == "cuda":
@@ -724,11 +937,17 @@ def run_torch(
             population=mon.population, variable=mon.variable,
             unit=network.unit_of(mon.population, mon.variable), neurons=neurons,
             times_ms=np.arange(values.shape[1]) * mon.every * dt, values=values)
+    weights_out: dict[str, np.ndarray] = {}
+    if plastic is not None:
+        weights_out, weight_states = plastic.results()
+        states_out.update(weight_states)
     t_end = time.perf_counter()
     if timings is not None:
         timings.update(build_s=t_built - t_start, setup_s=t_setup - t_built,
                        run_s=t_run - t_setup, total_s=t_end - t_start)
+        if compile_s is not None:
+            timings["compile_s"] = compile_s  # part of setup_s
     return SimulationResult(
         engine="torch", device=str(device), dt_ms=dt, duration_ms=n_steps * dt,
         spikes=spikes_out, states=states_out, population_rates_hz=rates_out,
-        wall_time_s=t_run - t_setup)
+        wall_time_s=t_run - t_setup, weights=weights_out)
