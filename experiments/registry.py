@@ -67,8 +67,11 @@ def all_experiments() -> dict[str, Experiment]:
         backprop,
         bcm_selectivity,
         coba,
+        conversion,
         neuron_zoo,
         oja_pca,
+        rstdp,
+        song_abbott,
         stdp_frequency,
         stdp_window,
     )
@@ -81,6 +84,9 @@ def all_experiments() -> dict[str, Experiment]:
         stdp_frequency.EXPERIMENT,
         oja_pca.EXPERIMENT,
         bcm_selectivity.EXPERIMENT,
+        song_abbott.EXPERIMENT,
+        rstdp.EXPERIMENT,
+        conversion.EXPERIMENT,
     ]
     return {experiment.name: experiment for experiment in found}
 
