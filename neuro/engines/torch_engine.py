@@ -52,9 +52,9 @@ Design
   instead of ~25 tensor ops, called without TorchDynamo's per-call guards. The spikes leave
   the kernel as 0/1 floats with the spike count of every block of 32 entries, and
   ``nonzero`` scans only the blocks that spiked. Measured with ``benchmarks/coba.py`` (1 s of
-  COBA, 1 thread, shared 2-core machine), time loop per step eager / compiled: N = 4,000
-  128 / 38 us, 16,000 215 / 49 us, 64,000 628 / 166 us, 32 trials of 4,000 in one batch
-  1.1 ms / 284 us. Compilation costs 4--6 s in a fresh process (imports and tracing; the
+  COBA, 1 thread, shared 2-core machine, one run), time loop per step eager / compiled:
+  N = 4,000 145 / 57 us, 16,000 228 / 51 us, 64,000 459 / 167 us, 32 trials of 4,000 in one
+  batch 1.19 ms / 286 us. Compilation costs 4--6 s in a fresh process (imports and tracing; the
   kernels come from inductor's disk cache) and ~0.3 s for a later call in the same process,
   so it pays for runs of seconds of simulated time at N >= 16,000 or for batches, not for a
   short run of a small network; off by default.
