@@ -46,7 +46,12 @@ from neuro.connectivity import (
     OneToOne,
 )
 from neuro.models.base import NeuronModel
-from neuro.plasticity import PairSTDPParams, RSTDPParams, TripletSTDPParams
+from neuro.plasticity import (
+    AdaptiveThresholdParams,
+    PairSTDPParams,
+    RSTDPParams,
+    TripletSTDPParams,
+)
 from neuro.synapses import Synapse
 
 __all__ = [
@@ -63,11 +68,20 @@ __all__ = [
     "BuiltProjection",
     "Connectome",
     "trial_rng",
+    "ADAPTIVE_THRESHOLD_PARAMETER",
+    "THETA",
 ]
 
 Value = float | np.ndarray | Initializer
 #: The spike-based rules a :class:`Projection` can learn with (``plasticity=...``).
 PLASTICITY_RULES = (PairSTDPParams, TripletSTDPParams, RSTDPParams)
+#: Models that take an adaptive threshold (``Population(threshold_adaptation=...)``), by model
+#: name: the parameter field holding the hard threshold that the engines raise by ``theta``.
+#: Models absent here have no such threshold (AdEx and Izhikevich cut the spike at ``V_peak``,
+#: Hodgkin-Huxley detects it at ``V_spike``; raising those would not delay the spike).
+ADAPTIVE_THRESHOLD_PARAMETER = {"lif": "V_th"}
+#: Name of the adaptive-threshold offset (mV) as a state variable of a population.
+THETA = "theta"
 
 
 def trial_rng(seed: int, *keys: str | int) -> np.random.Generator:
@@ -85,7 +99,7 @@ def trial_rng(seed: int, *keys: str | int) -> np.random.Generator:
 
 @dataclass(frozen=True, eq=False)
 class Population:
-    """``n`` neurons of one model with one parameter set.
+    r"""``n`` neurons of one model with one parameter set.
 
     Parameters
     ----------
@@ -96,7 +110,28 @@ class Population:
     initial : optional initial values of state variables, by name: a scalar, an ``(n,)``
         array, or an :class:`~neuro.connectivity.Initializer` drawn per neuron and per trial
         (e.g. ``{"v": Uniform(-60, -50)}``). Synaptic variables (``g_exc``, ``I_syn``) may be
-        given too. Variables not given start at the model's own initial state (or 0).
+        given too, and ``"theta"`` (mV) with an adaptive threshold (e.g. the offsets learnt in
+        an earlier run, ``result.theta[name][b]``). Variables not given start at the model's
+        own initial state (or 0).
+    threshold_adaptation : ``None`` (a fixed threshold) or
+        :class:`~neuro.plasticity.AdaptiveThresholdParams`: the adaptive threshold of Diehl &
+        Cook (2015). Each neuron (and each trial) has an offset :math:`\theta` (mV, from 0
+        unless ``initial["theta"]``) added to the model's threshold parameter
+        (:data:`ADAPTIVE_THRESHOLD_PARAMETER`: ``V_th`` of the LIF; other models are
+        rejected). In every step, on both engines,
+
+        .. math::
+
+            \theta \leftarrow \theta\, e^{-\Delta t/\tau_\theta}, \quad
+            \text{spike if } v \ge V_{th} + \theta, \quad
+            \theta \leftarrow \theta + \theta_+ \text{ at a spike}
+
+        (the decay is Brian2's state update, before the threshold; the jump is part of the
+        reset). The whole model step sees :math:`V_{th} + \theta`: with
+        ``reset_mode="subtract"`` the LIF subtracts :math:`V_{th} + \theta - V_{reset}`.
+        ``simulate(..., learning=False)`` holds :math:`\theta` fixed (no decay, no jumps), as
+        it freezes plastic weights. ``theta`` can be recorded with a :class:`StateMonitor`
+        (mV); its final value is ``SimulationResult.theta[name]``, shape ``(batch, n)``.
     """
 
     name: str
@@ -104,6 +139,7 @@ class Population:
     model: NeuronModel
     params: Any
     initial: dict[str, Value] | None = None
+    threshold_adaptation: AdaptiveThresholdParams | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -192,8 +228,12 @@ class Projection:
         :class:`~neuro.plasticity.TripletSTDPParams`, :class:`~neuro.plasticity.RSTDPParams`):
         both engines then learn the weights with that rule (amplitudes and bounds in the
         weight's unit, nS or pA; for an inhibitory current synapse the rule acts on the
-        magnitude). A plastic projection needs one delay for all its synapses (a scalar
-        ``delay_ms``) and initial weights within the rule's ``[w_min, w_max]``. See
+        magnitude). A plastic projection needs initial weights within the rule's
+        ``[w_min, w_max]``. Its delays may differ between synapses (an array or an initialiser,
+        as for static projections): as in Brian2 with a per-synapse delay on the ``pre``
+        pathway, a presynaptic spike reaches synapse ``k`` after that synapse's delay, and
+        only then is transmitted, depresses (``on_pre``) and bumps the synapse's presynaptic
+        trace; postsynaptic spikes act at once (``on_post`` has no delay). See
         :mod:`neuro.engines.torch_plasticity` for the update order.
     """
 
@@ -422,6 +462,8 @@ class Network:
         """Recordable variables of a population: model state fields and synaptic variables."""
         pop = self.population_map[population]
         names = list(pop.model.state_type._fields)
+        if pop.threshold_adaptation is not None:
+            names.append(THETA)
         for syn in self.synapses_of(population):
             names.append(syn.variable)
             if syn.aux_variable:
@@ -435,6 +477,8 @@ class Network:
             if variable in (syn.variable, syn.aux_variable):
                 return syn.unit
         if variable == "v":
+            return "mV"
+        if variable == THETA and self.population_map[population].threshold_adaptation:
             return "mV"
         units = getattr(self.population_map[population].model.state_type, "units", None)
         return dict(units).get(variable, "") if units else ""
@@ -487,6 +531,8 @@ class Network:
                     f"{pop.model.params_type.__name__} for model {pop.model.name!r}, got "
                     f"{type(pop.params).__name__}."
                 )
+            if pop.threshold_adaptation is not None:
+                self._validate_threshold_adaptation(pop)
             check = getattr(pop.params, "check_dt", None)
             if check is not None:
                 try:
@@ -704,17 +750,40 @@ class Network:
         existing[syn.name] = syn
 
     @staticmethod
+    def _validate_threshold_adaptation(pop: Population) -> None:
+        what = f"Population {pop.name!r}"
+        if not isinstance(pop.threshold_adaptation, AdaptiveThresholdParams):
+            raise ValueError(
+                f"{what}: threshold_adaptation must be None or "
+                "neuro.plasticity.AdaptiveThresholdParams(theta_plus=..., tau_theta=...), got "
+                f"{type(pop.threshold_adaptation).__name__}."
+            )
+        field_name = ADAPTIVE_THRESHOLD_PARAMETER.get(pop.model.name)
+        if field_name is None:
+            raise ValueError(
+                f"{what}: model {pop.model.name!r} has no threshold parameter that an adaptive "
+                f"threshold can raise; threshold_adaptation works with the models "
+                f"{sorted(ADAPTIVE_THRESHOLD_PARAMETER)} (use neuro.models.LIF)."
+            )
+        value = getattr(pop.params, field_name, None)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(
+                f"{what}: threshold_adaptation needs a scalar {type(pop.params).__name__}."
+                f"{field_name}, got {value!r}."
+            )
+        if THETA in pop.model.state_type._fields:
+            raise ValueError(
+                f"{what}: model {pop.model.name!r} already has a state variable {THETA!r}, "
+                "which the adaptive threshold would shadow."
+            )
+
+    @staticmethod
     def _validate_plasticity(proj: Projection, what: str) -> None:
         rule = proj.plasticity
         if not isinstance(rule, PLASTICITY_RULES):
             raise ValueError(
                 f"{what}: plasticity must be None or one of "
                 f"{[r.__name__ for r in PLASTICITY_RULES]}, got {type(rule).__name__}."
-            )
-        if isinstance(proj.delay_ms, Initializer) or np.ndim(proj.delay_ms) > 0:
-            raise ValueError(
-                f"{what}: a plastic projection needs one delay for all its synapses (a scalar "
-                "delay_ms); split it into several projections if delays must differ."
             )
         if proj.synapse.kind == "conductance" and rule.w_min < 0:
             raise ValueError(

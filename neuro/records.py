@@ -76,7 +76,7 @@ class StateRecord:
 
 @dataclass(frozen=True)
 class SimulationResult:
-    """What an engine returns: spikes, sampled states and population rates, with provenance.
+    r"""What an engine returns: spikes, sampled states and population rates, with provenance.
 
     ``population_rates_hz[name]`` has shape ``(batch_size, n_steps)``: the fraction of the
     population spiking in each step divided by ``dt``.
@@ -86,6 +86,11 @@ class SimulationResult:
     connectome (``Network.build()``), in nS or pA (magnitudes, before an inhibitory current
     synapse's sign); empty for networks without plasticity. Weights over time come from a
     :class:`~neuro.network.WeightMonitor`, as ``states["<projection>.w"]``.
+
+    ``theta[name]`` holds the final adaptive-threshold offsets :math:`\theta` (mV) of each
+    population with ``threshold_adaptation=...``, shape ``(batch_size, n_neurons)``; empty
+    when no population adapts its threshold. Over time, :math:`\theta` comes from a
+    :class:`~neuro.network.StateMonitor` of the variable ``"theta"``.
     """
 
     engine: str
@@ -97,3 +102,4 @@ class SimulationResult:
     population_rates_hz: dict[str, np.ndarray] = field(default_factory=dict)
     wall_time_s: float = float("nan")
     weights: dict[str, np.ndarray] = field(default_factory=dict)
+    theta: dict[str, np.ndarray] = field(default_factory=dict)

@@ -47,9 +47,11 @@ def simulate(
     timings : optional dict filled with the time spent building, setting up and running (s).
     **engine_options : passed to the engine (torch: ``propagation``, ``compile``,
         ``merge_populations``, ``fused``, ``poisson_sampler``; brian2: ``brian2_directory``,
-        ``clean``; both, for plastic projections: ``learning=False`` freezes the weights,
-        ``reward=`` feeds R-STDP, see :mod:`neuro.engines.torch_plasticity`). Final plastic
-        weights are in ``SimulationResult.weights``.
+        ``clean``; both, for plastic projections and adaptive thresholds: ``learning=False``
+        freezes the weights and the thresholds' ``theta``, ``reward=`` feeds R-STDP, see
+        :mod:`neuro.engines.torch_plasticity`). Final plastic weights are in
+        ``SimulationResult.weights``, final adaptive-threshold offsets in
+        ``SimulationResult.theta``.
 
     Returns
     -------

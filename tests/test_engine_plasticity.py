@@ -105,6 +105,37 @@ def test_delayed_plastic_synapse_learns_at_arrival(engine):
 
 
 @pytest.mark.parametrize("engine", ENGINES)
+def test_per_synapse_delays_two_synapses_match_hand_computation(engine):
+    """One input neuron reaches ``out`` through two synapses, delays 3 and 15 ms; it spikes at
+    10 and 40 ms, ``out`` at 20.1 ms. Synapse 0 (arrivals 13, 43 ms) is potentiated, then
+    depressed; synapse 1 (arrivals 25, 55 ms) is depressed twice. Each synapse pairs its own
+    arrivals, so a trace per presynaptic neuron could not give these numbers."""
+    net = Network(
+        [Population("out", 1, LIF, LIFParams())],
+        inputs=[SpikeGeneratorInput("inp", 1, np.array([0, 0]), np.array([10.0, 40.0])),
+                SpikeGeneratorInput("drive", 1, np.array([0]), np.array([20.0]))],
+        projections=[
+            Projection("inp", "out", EXC, Explicit([0, 0], [0, 0]), 1.0,
+                       delay_ms=np.array([3.0, 15.0]), plasticity=PAIR, name=PLASTIC),
+            Projection("drive", "out", current_exp("drive", 0.5), AllToAll(), 50000.0),
+        ],
+        monitors=[SpikeMonitor("out"), WeightMonitor(PLASTIC)], dt_ms=0.1)
+    result = _run(net, 60.0, engine, dtype=torch.float64) if engine == "torch" \
+        else _run(net, 60.0, engine)
+    np.testing.assert_allclose(result.spikes["out"].time_ms, [20.1], atol=1e-9)
+    a_plus, a_minus = PAIR.A_plus, PAIR.A_minus
+    expected = [1.0 + a_plus * math.exp(-(20.1 - 13.0) / 20.0)
+                - a_minus * math.exp(-(43.0 - 20.1) / 20.0),
+                1.0 - a_minus * math.exp(-(25.0 - 20.1) / 20.0)
+                - a_minus * math.exp(-(55.0 - 20.1) / 20.0)]
+    np.testing.assert_allclose(result.weights[PLASTIC][0], expected, rtol=1e-12)
+    # the depression of synapse 1 shows at its arrival (step 250), not at the spike (100)
+    w1 = result.states[f"{PLASTIC}.w"].values[0, :, 1]
+    np.testing.assert_array_equal(w1[:251], 1.0)
+    assert w1[251] == pytest.approx(1.0 - a_minus * math.exp(-4.9 / 20.0), rel=1e-12)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 def test_triplet_two_neurons_matches_hand_computation(engine):
     """post, pre, post: the second post spike potentiates with the slow post trace o2."""
     rule = TripletSTDPParams(A2_plus=0.05, A3_plus=0.2, A2_minus=0.07, A3_minus=0.01,
@@ -264,6 +295,71 @@ def test_random_network_same_weights_on_both_engines(rule):
     np.testing.assert_allclose(t.states["ff.w"].times_ms, b.states["ff.w"].times_ms)
 
 
+def _random_delay_network(rule, seed=7) -> Network:
+    """Feed-forward and recurrent plastic projections, every synapse with its own delay (0 to
+    5 ms, whole steps; some 0)."""
+    gen = np.random.default_rng(seed)
+    n_in, n, duration = 30, 8, 400.0
+    counts = gen.poisson(25.0 * duration / 1000.0, n_in)
+    idx = np.repeat(np.arange(n_in), counts)
+    times = np.round(gen.uniform(0, duration, idx.size), 1)
+    keep = np.unique(np.stack([idx, times * 10]).T, axis=0, return_index=True)[1]
+    params = LIFParams(C_m=200.0, tau_m=20.0, E_L=-70.0, V_th=-54.0, V_reset=-60.0, t_ref=2.0)
+    exc = conductance_exp("exc", 5.0, 0.0)
+    rec_pre, rec_post = np.nonzero((gen.random((n, n)) < 0.3) & ~np.eye(n, dtype=bool))
+    return Network(
+        [Population("cells", n, LIF, params)],
+        inputs=[SpikeGeneratorInput("inp", n_in, idx[keep], times[keep])],
+        projections=[
+            Projection("inp", "cells", exc, AllToAll(), Uniform(1.0, 4.0),
+                       delay_ms=np.round(gen.uniform(0.0, 5.0, n_in * n), 1),
+                       plasticity=rule, name="ff"),
+            Projection("cells", "cells", exc, Explicit(rec_pre, rec_post), Uniform(0.5, 2.0),
+                       delay_ms=np.round(gen.uniform(0.5, 3.0, rec_pre.size), 1),
+                       plasticity=rule, name="rec"),
+        ],
+        monitors=[SpikeMonitor("cells"), WeightMonitor("ff", synapses=[0, 3, 7], every=10)],
+        dt_ms=0.1, seed=seed)
+
+
+@pytest.mark.brian2
+@pytest.mark.parametrize("rule", [
+    PairSTDPParams(A_plus=0.4, A_minus=0.45, w_min=0.0, w_max=8.0),
+    TripletSTDPParams(A2_plus=0.2, A3_plus=0.3, A2_minus=0.3, A3_minus=0.05, w_min=0.0,
+                      w_max=8.0),
+], ids=["pair", "triplet"])
+def test_per_synapse_delays_same_weights_on_both_engines(rule):
+    net = _random_delay_network(rule)
+    built = {p.name: p for p in net.build().projections}
+    assert np.unique(built["ff"].delay_steps).size > 20 and built["ff"].delay_steps.min() == 0
+    t = simulate(net, 400.0, "torch", dtype=torch.float64)
+    b = simulate(net, 400.0, "brian2", brian2_target=B2)
+    assert t.spikes["cells"].time_ms.size > 20
+    np.testing.assert_array_equal(t.spikes["cells"].time_ms, b.spikes["cells"].time_ms)
+    for name in ("ff", "rec"):
+        assert np.abs(t.weights[name] - built[name].weight).max() > 0.5  # they learnt
+        np.testing.assert_allclose(t.weights[name], b.weights[name], rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(t.states["ff.w"].values, b.states["ff.w"].values, rtol=1e-9)
+
+
+def test_per_synapse_delays_batch_and_rstdp():
+    """Per-synapse delays with R-STDP in a batch: trial b equals a single run with seed + b."""
+    rule = RSTDPParams(A_plus=1.0, A_minus=1.2, tau_e=50.0, eta=0.05, w_min=0.0, w_max=2.0)
+    net = Network(
+        [Population("out", 2, LIF, LIFParams(C_m=10.0, tau_m=10.0, E_L=-74.0, V_th=-54.0,
+                                             V_reset=-60.0, t_ref=1.0))],
+        inputs=[PoissonInput("inp", 20, 30.0)],
+        projections=[Projection("inp", "out", conductance_exp("exc", 5.0, 0.0), AllToAll(),
+                                Uniform(0.2, 1.0), delay_ms=np.arange(40) % 9 * 0.5,
+                                plasticity=rule, name="p")],
+        dt_ms=0.5)
+    reward = np.where(np.arange(400) % 40 == 39, 1.0, np.nan)
+    batch = simulate(net, 200.0, batch_size=2, seed=3, dtype=torch.float64, reward=reward)
+    single = simulate(net, 200.0, seed=4, dtype=torch.float64, reward=reward)
+    assert not np.allclose(batch.weights["p"][1], net.build().projections[0].weight)
+    np.testing.assert_allclose(batch.weights["p"][1], single.weights["p"][0], rtol=1e-12)
+
+
 @pytest.mark.brian2
 def test_rstdp_reward_callback_on_both_engines():
     """A closed-loop reward (+1 on every spike of ``out``) gives the same weights."""
@@ -331,9 +427,9 @@ def test_plastic_projection_validation():
     exc = conductance_exp("exc", 5.0, 0.0)
     pop = [Population("out", 2, LIF, LIFParams())]
     inp = [PoissonInput("inp", 3, 10.0)]
-    with pytest.raises(ValueError, match="one delay"):
-        Network(pop, inp, [Projection("inp", "out", exc, AllToAll(), 0.5,
-                                      delay_ms=Uniform(1.0, 2.0), plasticity=PAIR)])
+    varied = Network(pop, inp, [Projection("inp", "out", exc, AllToAll(), 0.5,
+                                           delay_ms=np.array([1.0, 2.0] * 3), plasticity=PAIR)])
+    assert varied.build().projections[0].delay_steps.tolist() == [10, 20] * 3
     with pytest.raises(ValueError, match="bounds"):
         Network(pop, inp, [Projection("inp", "out", exc, AllToAll(), 500.0, plasticity=PAIR)])
     with pytest.raises(ValueError, match="bounds"):

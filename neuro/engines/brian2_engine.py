@@ -19,8 +19,14 @@ Construction, per population, from the model's :class:`~neuro.models.base.Brian2
   each step and hold it during the integration -- the same discretisation as the torch engine,
   so both engines integrate the identical scheme (and ``method="exact"`` stays valid with
   conductances);
+* a population with ``threshold_adaptation`` gets the pieces of
+  :func:`~neuro.plasticity.adaptive_threshold_brian2`: ``dtheta/dt = -theta/tau_theta`` in its
+  equations, its threshold parameter replaced by ``(V_th + theta)`` in the threshold and the
+  reset, and ``theta += theta_plus`` after the reset (``learning=False``: ``theta`` constant,
+  no jump); the final ``theta`` comes back in ``SimulationResult.theta``;
 * ``Synapses`` per projection, ``on_pre: g_<name>_post += w`` (``x_<name>_post += e*w`` for
-  alpha), connected with the connectome's explicit ``(i, j)`` arrays, weights and delays;
+  alpha), connected with the connectome's explicit ``(i, j)`` arrays, weights and delays
+  (per-synapse delays, plastic or not, set the ``pre`` pathway's delay variable);
 * a plastic projection (``Projection(plasticity=...)``) gets the rule's
   :class:`~neuro.plasticity.Brian2Plasticity` strings: its model, ``on_post``, and an
   ``on_pre`` that starts with the transmission (so a spike is transmitted with the weight from
@@ -44,6 +50,7 @@ later calls work). Brian2 simulates one trial per run, in float64.
 from __future__ import annotations
 
 import math
+import re
 import shutil
 import tempfile
 import time
@@ -177,7 +184,7 @@ def run_brian2(
     return SimulationResult(engine=engine, device="cpu", dt_ms=dt, duration_ms=n_steps * dt,
                             spikes=result[0], states=result[1],
                             population_rates_hz=result[2], wall_time_s=run_s,
-                            weights=result[3])
+                            weights=result[3], theta=result[4])
 
 
 def _build_and_run(b2, network: Network, connectome: Connectome, dt: float, n_steps: int,
@@ -256,6 +263,9 @@ def _build_and_run(b2, network: Network, connectome: Connectome, dt: float, n_st
             namespace[name] = TimedArray(varying * pA, dt=clock_dt)
             terms.append(f"{name}(t, i)")
         lines.append(f"I_in = {' + '.join(terms) if terms else '0*amp'} : amp (constant over dt)")
+        threshold, reset = eqs.threshold, eqs.reset
+        if pop.threshold_adaptation is not None:
+            threshold, reset = _adaptive_threshold(pop, eqs, lines, namespace, learning)
         model = b2.Equations("\n".join(lines))
         for mon in network.monitors:
             if (isinstance(mon, StateMonitor) and mon.population == pop.name
@@ -266,7 +276,7 @@ def _build_and_run(b2, network: Network, connectome: Connectome, dt: float, n_st
                     "torch engine only."
                 )
         group = b2.NeuronGroup(
-            pop.n, model=model, threshold=eqs.threshold, reset=eqs.reset,
+            pop.n, model=model, threshold=threshold, reset=reset,
             refractory=eqs.refractory if eqs.refractory is not None else False,
             method=eqs.method, namespace=namespace, dt=clock_dt, name=f"pop_{pop.name}")
         if decay_code:
@@ -438,6 +448,8 @@ def _build_and_run(b2, network: Network, connectome: Connectome, dt: float, n_st
                 population=mon.population, variable=mon.variable, unit=unit_name,
                 neurons=np.asarray(m.record, dtype=np.int64),
                 times_ms=np.asarray(m.t[:] / ms, dtype=np.float64), values=values.T[None])
+    theta = {pop.name: np.asarray(groups[pop.name].theta[:] / mV, dtype=np.float64)[None]
+             for pop in network.populations if pop.threshold_adaptation is not None}
     weights = {}
     for name, (s, unit, _) in plastic_syn.items():
         bp = next(p for p in connectome.projections if p.name == name)
@@ -451,7 +463,42 @@ def _build_and_run(b2, network: Network, connectome: Connectome, dt: float, n_st
             mapped[ours] = w[theirs]
             w = mapped
         weights[name] = w[None]
-    return (spikes, states, rates, weights), run_s, compile_s, t_setup
+    return (spikes, states, rates, weights, theta), run_s, compile_s, t_setup
+
+
+def _adaptive_threshold(pop: Any, eqs: Any, lines: list[str], namespace: dict,
+                        learning: bool) -> tuple[str, str]:
+    """Add the population's adaptive threshold to its Brian2 pieces (in place: ``lines`` and
+    ``namespace``) and return the new threshold condition and reset.
+
+    The threshold parameter (``V_th``) becomes ``(V_th + theta)`` in the threshold *and* in
+    the reset, as the torch engine hands the whole model step :math:`V_{th} + \theta`;
+    ``theta`` decays in the state update (an exact exponential with the model's
+    ``exponential_euler`` or ``exact`` method) and jumps by ``theta_plus`` after the model's
+    reset (:func:`~neuro.plasticity.adaptive_threshold_brian2`). ``learning=False`` declares
+    ``theta`` constant and leaves out the jump.
+    """
+    from neuro.network import ADAPTIVE_THRESHOLD_PARAMETER, THETA
+    from neuro.plasticity import adaptive_threshold_brian2
+
+    if eqs.method not in ("exact", "exponential_euler", "linear"):
+        raise ValueError(
+            f"Population {pop.name!r}: the adaptive threshold needs the model's Brian2 method "
+            f"to integrate theta exactly ('exact' or 'exponential_euler'), got {eqs.method!r}."
+        )
+    pieces = adaptive_threshold_brian2(pop.threshold_adaptation)
+    param = ADAPTIVE_THRESHOLD_PARAMETER[pop.model.name]
+    pattern = re.compile(rf"\b{param}\b")
+    raised = f"({param} {pieces.threshold_offset})"
+    threshold = pattern.sub(raised, eqs.threshold)
+    reset = pattern.sub(raised, eqs.reset)
+    if learning:
+        lines.append(pieces.model.rstrip())
+        reset = f"{reset.rstrip()}\n{pieces.reset}"
+        namespace.update(pieces.namespace)
+    else:
+        lines.append(f"{THETA} : volt (constant)")
+    return threshold, reset
 
 
 def _brian2_rule(rule: Any, w_unit: str):

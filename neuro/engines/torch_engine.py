@@ -7,7 +7,10 @@ schedule, so that the two engines agree spike for spike on deterministic network
 2. *input current* of every neuron group, from the state at :math:`t_n` (held over the step):
    :math:`I_\mathrm{in} = I_\mathrm{ext}(t_n) + \sum_k I_k + \sum_k g_k (E_k - v)`;
 3. *neuron step* ``model.step(state, I_in, params, dt)`` (integrate, threshold, reset); spikes
-   are stamped :math:`t_n`;
+   are stamped :math:`t_n`. A population with ``threshold_adaptation`` first decays its
+   :math:`\theta`, steps with the threshold raised to :math:`V_{th} + \theta` and adds
+   :math:`\theta_+` at its spikes (Brian2: ``dtheta/dt`` in the state update, ``theta +=
+   theta_plus`` in the reset); other groups pay nothing for it;
 4. *synaptic decay*, exact: :math:`s \leftarrow d\,s` (exponential),
    :math:`s \leftarrow d\,(s + h\,x),\ x \leftarrow d\,x` (alpha),
    with :math:`d = e^{-\Delta t/\tau}`, :math:`h = \Delta t/\tau`;
@@ -62,16 +65,21 @@ Design
 
 from __future__ import annotations
 
+import copy
+import functools
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
 from neuro.engines.torch_plasticity import PlasticityRuntime
+from neuro.models._common import decay_factor
 from neuro.network import (
+    ADAPTIVE_THRESHOLD_PARAMETER,
+    THETA,
     Connectome,
     CurrentInput,
     Network,
@@ -81,6 +89,11 @@ from neuro.network import (
     SpikeGeneratorInput,
     SpikeMonitor,
     StateMonitor,
+)
+from neuro.plasticity.homeostasis import (
+    AdaptiveThresholdParams,
+    adaptive_threshold_step,
+    effective_threshold,
 )
 from neuro.records import SimulationResult, SpikeRecord, StateRecord
 from neuro.synapses import Synapse, propagators
@@ -112,6 +125,45 @@ class _Group:
     alpha_vars: list[Synapse] = field(default_factory=list)
     exp_start: int = 0
     alpha_start: int = 0
+    adaptation: AdaptiveThresholdParams | None = None
+
+
+@functools.cache
+def _with_theta(state_type: type) -> type:
+    """The model's state named tuple with one more field, ``theta`` (one class per model)."""
+    fields = [(f, torch.Tensor) for f in state_type._fields] + [(THETA, torch.Tensor)]
+    return NamedTuple(f"{state_type.__name__}WithTheta", fields)
+
+
+class _AdaptiveThreshold:
+    r"""A group's adaptive threshold around its model's step (see
+    :class:`~neuro.network.Population`): the state carries ``theta`` as a last field; a step
+    decays it, runs ``model.step`` with the threshold parameter raised to
+    :math:`V_{th} + \theta`, and adds the jumps with
+    :func:`~neuro.plasticity.adaptive_threshold_step` (nothing changes with
+    ``learning=False``)."""
+
+    def __init__(self, group: _Group, learning: bool, dt: float) -> None:
+        self.model, self.params, self.rule = group.model, group.params, group.adaptation
+        self.learning = bool(learning)
+        self.field = ADAPTIVE_THRESHOLD_PARAMETER[group.model.name]
+        self.base = float(getattr(group.params, self.field))
+        self.decay = decay_factor(dt, self.rule.tau_theta)
+        self.model_state = group.model.state_type
+        self.state_type = _with_theta(group.model.state_type)
+
+    def initial(self, state: Any) -> Any:
+        return self.state_type(*state, torch.zeros_like(state.v))
+
+    def step(self, state: Any, i_in: torch.Tensor, dt: float) -> tuple[torch.Tensor, Any]:
+        theta = state[-1]
+        # Brian2's order: the state update decays theta before the threshold is tested
+        seen = theta * self.decay if self.learning else theta
+        params = copy.copy(self.params)  # a private copy: the frozen original is never touched
+        object.__setattr__(params, self.field, effective_threshold(self.base, seen))
+        spikes, new = self.model.step(self.model_state(*state[:-1]), i_in, params, dt)
+        theta = adaptive_threshold_step(theta, spikes, self.rule, dt, learning=self.learning)
+        return spikes, self.state_type(*new, theta)
 
 
 def _params_equal(a: Any, b: Any) -> bool:
@@ -127,11 +179,13 @@ def _make_groups(network: Network, merge: bool) -> list[_Group]:
         target = None
         if merge:
             for g in groups:
-                if g.model is pop.model and _params_equal(g.params, pop.params):
+                if (g.model is pop.model and _params_equal(g.params, pop.params)
+                        and g.adaptation == pop.threshold_adaptation):
                     target = g
                     break
         if target is None:
-            target = _Group(len(groups), pop.model, pop.params, [])
+            target = _Group(len(groups), pop.model, pop.params, [],
+                            adaptation=pop.threshold_adaptation)
             groups.append(target)
         target.offsets[pop.name] = target.n
         target.pops.append(pop)
@@ -427,7 +481,8 @@ def run_torch(
     progress : show a tqdm progress bar.
     timings : if a dict is given, it receives ``build_s``, ``setup_s``, ``run_s``, ``total_s``
         (and ``compile_s``, the part of ``setup_s`` spent compiling, with ``compile=True``).
-    learning : ``False`` freezes the weights of plastic projections (traces still advance).
+    learning : ``False`` freezes the weights of plastic projections (traces still advance)
+        and the adaptive thresholds (``theta`` neither decays nor jumps).
     reward : reward of R-STDP projections: ``None``, an array ``(n_steps,)`` or
         ``(batch, n_steps)`` (``NaN``: no delivery) or a callable ``reward(step, spikes)``; see
         :mod:`neuro.engines.torch_plasticity`, which also gives the update order.
@@ -538,8 +593,12 @@ def run_torch(
     syn_exp = torch.zeros((B, m_exp), device=device, dtype=dtype)
     syn_ai = torch.zeros((B, m_alpha), device=device, dtype=dtype)
     syn_ax = torch.zeros((B, m_alpha), device=device, dtype=dtype)
+    adaptive = [None if g.adaptation is None else _AdaptiveThreshold(g, learning, dt)
+                for g in groups]
     for g in groups:
         state = g.model.initial_state(g.params, (B, g.n), device, dtype)
+        if adaptive[g.index] is not None:
+            state = adaptive[g.index].initial(state)
         overrides: dict[str, np.ndarray] = {}
         for pop in g.pops:
             if not pop.initial:
@@ -751,7 +810,11 @@ def run_torch(
                 i_in = torch.zeros_like(state.v)
             elif i_in.shape != state.v.shape:
                 i_in = i_in.expand_as(state.v)
-            spk, new = g.model.step(state, i_in, g.params, dt)
+            adapt = adaptive[g.index]
+            if adapt is None:
+                spk, new = g.model.step(state, i_in, g.params, dt)
+            else:
+                spk, new = adapt.step(state, i_in, dt)
             spikes.append(spk)
             new_states.append(new)
         if m_exp:
@@ -941,6 +1004,14 @@ def run_torch(
     if plastic is not None:
         weights_out, weight_states = plastic.results()
         states_out.update(weight_states)
+    theta_out: dict[str, np.ndarray] = {}
+    for g, state in zip(groups, states, strict=True):
+        if adaptive[g.index] is None:
+            continue
+        theta = getattr(state, THETA).detach().cpu().numpy().astype(np.float64)
+        for pop in g.pops:
+            off = g.offsets[pop.name]
+            theta_out[pop.name] = theta[:, off:off + pop.n].copy()
     t_end = time.perf_counter()
     if timings is not None:
         timings.update(build_s=t_built - t_start, setup_s=t_setup - t_built,
@@ -950,4 +1021,4 @@ def run_torch(
     return SimulationResult(
         engine="torch", device=str(device), dt_ms=dt, duration_ms=n_steps * dt,
         spikes=spikes_out, states=states_out, population_rates_hz=rates_out,
-        wall_time_s=t_run - t_setup, weights=weights_out)
+        wall_time_s=t_run - t_setup, weights=weights_out, theta=theta_out)

@@ -5,23 +5,33 @@ the engine's static tables; :class:`PlasticityRuntime` owns it instead. It keeps
 
 * the weights ``w`` of shape ``(batch, n_synapses)`` (in the order of the built connectome):
   every trial learns independently, so a batch of 32 seeds is 32 independent experiments;
-* the rule's traces per presynaptic neuron ``(batch, n_pre)`` and per postsynaptic neuron
-  ``(batch, n_post)`` (R-STDP adds an eligibility per synapse), advanced with the math of the
-  pure rules (:func:`neuro.plasticity.stdp.pair_events` for pair STDP and R-STDP, the update of
+* the rule's traces per presynaptic neuron ``(batch, n_pre)`` (per synapse with per-synapse
+  delays, see below) and per postsynaptic neuron ``(batch, n_post)`` (R-STDP adds an
+  eligibility per synapse), advanced with the math of the pure rules
+  (:func:`neuro.plasticity.stdp.pair_events` for pair STDP and R-STDP, the update of
   :func:`neuro.plasticity.stdp_triplet_step` for triplet STDP).
 
 Per-synapse terms :math:`u_{b,\mathrm{pre}(k)}\,v_{b,\mathrm{post}(k)}` are gathered at the
 synapses' indices; a projection that is exactly all-to-all is handled as a dense
 ``(batch, n_pre, n_post)`` view of the same weights instead (no index gathers).
 
+Per-synapse delays (a ``delay_ms`` array or initialiser) are what Brian2 does with a
+per-synapse delay on the ``pre`` pathway: a presynaptic spike reaches synapse ``k`` after
+``D_k`` steps, and only then is transmitted, depresses and bumps the presynaptic trace, which
+is therefore a trace *per synapse* ``(batch, n_synapses)`` (Brian2's event-driven ``apre`` is a
+synaptic variable too); the postsynaptic side is not delayed. The arrivals come from a ring of
+the last ``max(D_k) + 1`` steps of presynaptic spikes, read at one index per synapse. A
+projection whose synapses share one delay keeps per-neuron traces and a plain ring.
+
 Update order within engine step ``t`` (after the neuron step that produced the postsynaptic
 spikes of step ``t`` and after the input spikes of step ``t``), the same as Brian2's
 ``synapses`` slot with the ``pre`` pathway (``order=-1``) before the ``post`` pathway:
 
 1. the presynaptic spikes that *arrive* now, i.e. those of step ``t - D`` for the projection's
-   delay ``D``, are transmitted with the current weights (``g += w``; ``x += e w`` for alpha
-   kernels), before their own weight update, exactly as the Brian2 engine prepends
-   ``g_post += w`` to the rule's ``on_pre``;
+   delay ``D`` (``t - D_k`` at synapse ``k`` when delays differ between synapses), are
+   transmitted with the current weights (``g += w``; ``x += e w`` for alpha kernels), before
+   their own weight update, exactly as the Brian2 engine prepends ``g_post += w`` to the
+   rule's ``on_pre``;
 2. traces decay by :math:`e^{-\Delta t/\tau}`; arriving presynaptic spikes depress (reading the
    postsynaptic trace before this step's postsynaptic spikes), ``w`` is clipped to
    ``[w_min, w_max]``; presynaptic traces jump;
@@ -141,8 +151,13 @@ class _PlasticProjection:
         sign = bp.synapse.sign if bp.synapse.kind == "current" else 1
         self.scale = float(sign * bp.synapse.jump_scale)
         self.batch, self.dt = batch, dt
-        self.delay = int(bp.delay_steps[0]) if bp.n_synapses else 0
-        self.dense = is_all_to_all(bp.pre, bp.post, self.n_pre, self.n_post)
+        delays = np.asarray(bp.delay_steps, dtype=np.int64)
+        self.delay = int(delays.max()) if bp.n_synapses else 0
+        # Delays that differ between synapses: presynaptic spikes arrive synapse by synapse,
+        # so the presynaptic side (traces, arrivals) is kept per synapse (see arriving()).
+        self.per_synapse = bool(bp.n_synapses) and int(delays.min()) != self.delay
+        self.dense = (not self.per_synapse
+                      and is_all_to_all(bp.pre, bp.post, self.n_pre, self.n_post))
         self.pre_idx = torch.as_tensor(bp.pre, device=device)
         self.post_idx = torch.as_tensor(bp.post, device=device)
         self.cols = self.post_idx + col0
@@ -152,7 +167,8 @@ class _PlasticProjection:
         self.w_min = rule.w_min if math.isfinite(rule.w_min) else None
         self.w_max = rule.w_max if math.isfinite(rule.w_max) else None
         self.check_any = device.type == "cpu"  # skipping idle terms costs a sync on CUDA
-        zeros_pre = torch.zeros((batch, self.n_pre), device=device, dtype=dtype)
+        n_trace = bp.n_synapses if self.per_synapse else self.n_pre
+        zeros_pre = torch.zeros((batch, n_trace), device=device, dtype=dtype)
         zeros_post = torch.zeros((batch, self.n_post), device=device, dtype=dtype)
         if isinstance(rule, TripletSTDPParams):
             self.kind = "triplet"
@@ -166,14 +182,27 @@ class _PlasticProjection:
             self.eligibility = torch.zeros_like(self.w)
             self.decay_e = decay_factor(dt, rule.tau_e)
             self.baseline = torch.full((batch,), rule.baseline, device=device, dtype=dtype)
-        self.history = (torch.zeros((self.delay + 1, batch, self.n_pre), dtype=torch.bool,
-                                    device=device) if self.delay else None)
+        self.history = self.read = None
+        if self.per_synapse:
+            # Spikes of the last L = max delay + 1 steps, flattened per trial: step t's spikes
+            # at columns slot(t) * n_pre + i with slot(t) = t mod L; synapse k reads column
+            # ((t - D_k) mod L) * n_pre + pre_k = (read_k + slot(t) * n_pre) mod (L * n_pre).
+            slots = self.delay + 1
+            self.history = torch.zeros((batch, slots * self.n_pre), dtype=torch.bool,
+                                       device=device)
+            self.read = torch.as_tensor((slots - delays) * self.n_pre + bp.pre, device=device)
+        elif self.delay:
+            self.history = torch.zeros((self.delay + 1, batch, self.n_pre), dtype=torch.bool,
+                                       device=device)
 
     # -- pieces -----------------------------------------------------------------------------
     def pairwise(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        """``u[b, pre(k)] * v[b, post(k)]`` for every synapse ``k``, shape ``(B, S)``."""
+        """``u[b, pre(k)] * v[b, post(k)]`` for every synapse ``k``, shape ``(B, S)``
+        (``u[b, k]`` when the presynaptic side is per synapse)."""
         if self.dense:
             return (u.unsqueeze(2) * v.unsqueeze(1)).reshape(self.batch, -1)
+        if self.per_synapse:
+            return u * v.index_select(1, self.post_idx)
         return u.index_select(1, self.pre_idx) * v.index_select(1, self.post_idx)
 
     def clip_(self) -> None:
@@ -181,10 +210,17 @@ class _PlasticProjection:
             self.w.clamp_(min=self.w_min, max=self.w_max)
 
     def arriving(self, pre_now: torch.Tensor, t: int) -> torch.Tensor:
-        """Presynaptic spikes arriving in step ``t`` (those of step ``t - delay``)."""
+        """Presynaptic spikes arriving in step ``t``: those of step ``t - delay``, ``(B, n_pre)``;
+        with per-synapse delays ``D_k``, those of step ``t - D_k`` at each synapse ``k``,
+        ``(B, S)``."""
         if self.history is None:
             return pre_now
         slots = self.delay + 1
+        if self.per_synapse:
+            slot = (t % slots) * self.n_pre
+            self.history[:, slot:slot + self.n_pre] = pre_now
+            cols = (self.read + slot).remainder_(slots * self.n_pre)
+            return self.history.index_select(1, cols)
         self.history[t % slots] = pre_now
         return self.history[(t + 1) % slots]
 
@@ -195,7 +231,7 @@ class _PlasticProjection:
             target = self.syn_var[:, self.col0:self.col0 + self.n_post]
             target.add_(out, alpha=self.scale) if self.scale != 1 else target.add_(out)
         else:
-            contrib = pre.index_select(1, self.pre_idx) * self.w
+            contrib = (pre if self.per_synapse else pre.index_select(1, self.pre_idx)) * self.w
             if self.scale != 1:
                 contrib = contrib * self.scale
             self.syn_var.index_add_(1, self.cols, contrib)
@@ -417,6 +453,9 @@ def fused_unsupported(network: Network, reward: Reward = None) -> str | None:
         if rule is not None and not (isinstance(rule, PairSTDPParams)
                                      and rule.weight_dependence == "additive"):
             return f"{what}: only additive pair STDP is fused"
+    for pop in network.populations:
+        if pop.threshold_adaptation is not None:
+            return f"population {pop.name!r} has an adaptive threshold"
     if any(isinstance(m, StateMonitor) for m in network.monitors):
         return "StateMonitor (record with the step-by-step path)"
     return None
