@@ -289,6 +289,7 @@ DEFAULT_PARAMS = {
     "izhikevich": IzhikevichParams(),
     "hodgkin_huxley": HHParams(),
     "traub_miles": TraubMilesParams(),
+    "if": models.IFParams(),
 }
 DRIVE_PA = {
     "lif": 800.0,
@@ -296,6 +297,7 @@ DRIVE_PA = {
     "izhikevich": 10.0,
     "hodgkin_huxley": 2000.0,
     "traub_miles": 300.0,
+    "if": 500.0,
 }
 
 

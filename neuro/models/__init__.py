@@ -34,6 +34,14 @@ from neuro.models.hodgkin_huxley import (
     hh_initial_state,
     hh_step,
 )
+from neuro.models.integrate_and_fire import (
+    IF,
+    IFParams,
+    IFState,
+    if_brian2,
+    if_initial_state,
+    if_step,
+)
 from neuro.models.izhikevich import (
     CHATTERING,
     FAST_SPIKING,
@@ -65,6 +73,13 @@ __all__ = [
     "lif_initial_state",
     "lif_step",
     "lif_brian2",
+    # IF (non-leaky)
+    "IF",
+    "IFParams",
+    "IFState",
+    "if_initial_state",
+    "if_step",
+    "if_brian2",
     # AdEx
     "ADEX",
     "AdExParams",
@@ -110,7 +125,7 @@ __all__ = [
 
 #: Every neuron model, by name. The only registry: engines and configs look models up here.
 MODELS: dict[str, NeuronModel] = {
-    model.name: model for model in (LIF, ADEX, IZHIKEVICH, HODGKIN_HUXLEY, TRAUB_MILES)
+    model.name: model for model in (LIF, IF, ADEX, IZHIKEVICH, HODGKIN_HUXLEY, TRAUB_MILES)
 }
 
 
