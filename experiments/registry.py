@@ -67,6 +67,7 @@ def all_experiments() -> dict[str, Experiment]:
         backprop,
         bcm_selectivity,
         coba,
+        compare,
         conversion,
         neuron_zoo,
         oja_pca,
@@ -87,6 +88,7 @@ def all_experiments() -> dict[str, Experiment]:
         song_abbott.EXPERIMENT,
         rstdp.EXPERIMENT,
         conversion.EXPERIMENT,
+        compare.EXPERIMENT,
     ]
     return {experiment.name: experiment for experiment in found}
 
