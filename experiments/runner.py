@@ -95,11 +95,14 @@ def make_config(
     except pydantic.ValidationError as error:
         first = error.errors()[0]
         key = str(first["loc"][0]) if first["loc"] else "?"
-        got = values.get(key, "?")
+        if key not in values:  # a default rejected because of another setting
+            raise UsageError(
+                f"setting {key!r} of experiment {experiment.name}: {first['msg']}"
+            ) from None
         expected = _describe_field(config_type, key) if key in config_type.model_fields else ""
         raise UsageError(
-            f"invalid value {got!r} for setting {key!r} of experiment {experiment.name}: "
-            f"{first['msg']}" + (f"; expected {expected}" if expected else "")
+            f"invalid value {values[key]!r} for setting {key!r} of experiment "
+            f"{experiment.name}: {first['msg']}" + (f"; expected {expected}" if expected else "")
         ) from None
 
 
