@@ -636,15 +636,24 @@ def _plastic_events(proj: dict, events: torch.Tensor, length: int, batch: int,
     width = max(proj["width"], _bucket(int(counts.max()) if counts.numel() else 0))
     rank = torch.arange(key.numel(), device=device) - (torch.cumsum(counts, 0) - counts)[key]
 
-    def padded(values: torch.Tensor, fill: int) -> torch.Tensor:
-        out = torch.full((length, batch, width), fill, device=device, dtype=torch.int32)
-        out[flat_t, flat_b, rank] = values.to(torch.int32)
+    lin = key * width + rank  # entry (t, b, rank) of the (length, batch, width) table
+    buffers = proj.setdefault("event_buffers", {})
+
+    def padded(name: str, values: torch.Tensor, fill: int) -> torch.Tensor:
+        # the chunk's table reuses the memory of the last chunk's (fresh memory of a few MB
+        # per chunk costed more than filling it); the compiled chunk keeps no reference to it
+        shape = (length, batch, width)
+        out = buffers.get(name)
+        if out is None or out.shape != shape:
+            out = buffers[name] = torch.empty(shape, device=device, dtype=torch.int32)
+        out.fill_(fill)
+        out.view(-1).index_copy_(0, lin, values.to(torch.int32))
         return out
 
-    ev_syn = padded(flat_s, proj["S"])
+    ev_syn = padded("syn", flat_s, proj["S"])
     # synapse k has presynaptic neuron k (one synapse per input): one table serves both
-    ev_pre = None if proj["pre_is_synapse"] else padded(flat_pre, proj["n_pre"])
-    ev_post = None if proj["n_post"] == 1 else padded(flat_post, 0)
+    ev_pre = None if proj["pre_is_synapse"] else padded("pre", flat_pre, proj["n_pre"])
+    ev_post = None if proj["n_post"] == 1 else padded("post", flat_post, 0)
     return ev_syn, ev_pre, ev_post
 
 
@@ -856,8 +865,15 @@ def run_fused(network: Network, duration_ms: float, *, batch_size: int = 1, seed
                   if isinstance(m, SpikeMonitor | PopulationRateMonitor)}
 
     def effective(proj, pstate, idx):
-        """Weights of synapses ``idx`` with their pending potentiation applied."""
+        """Weights of synapses ``idx`` (``None``: all) with their pending potentiation
+        applied."""
         w, a_hat, q_last, q, _ = pstate
+        if idx is None:  # all synapses: slices where the indices are a plain range
+            S = proj["S"]
+            a_pre = a_hat[:, :S] if proj["pre_is_synapse"] else a_hat[:, proj["pre"]]
+            q_post = q[:, :1] if proj["n_post"] == 1 else q[:, proj["post"]]
+            pending = proj["A_plus"] * a_pre * (q_post - q_last[:, :S])
+            return (w[:, :S] + pending).clamp(max=proj["w_max"])
         pending = proj["A_plus"] * a_hat[:, proj["pre"][idx]] * (q[:, proj["post"][idx]]
                                                                  - q_last[:, idx])
         return (w[:, idx] + pending).clamp(max=proj["w_max"])
@@ -1048,7 +1064,7 @@ def run_fused(network: Network, duration_ms: float, *, batch_size: int = 1, seed
             for proj, ps in zip(plastic, pstates, strict=True):
                 w, a_hat, q_last, q, a_post = ps
                 S = proj["S"]
-                w[:, :S] = effective(proj, ps, torch.arange(S, device=device))
+                w[:, :S] = effective(proj, ps, None)
                 a_hat.mul_(proj["d_plus"] ** length).masked_fill_(a_hat < 1e-30, 0.0)
                 new_p.append((w, a_hat, q_last.zero_(), q.zero_(), a_post))
             pstates = new_p
