@@ -707,9 +707,10 @@ def run_torch(
             for b in range(B):
                 for key, val in network.initial_values(pop.name, seed + b).items():
                     if key in state._fields:
-                        arr = overrides.setdefault(
-                            key, getattr(state, key).detach().cpu().numpy().astype(np.float64))
-                        arr[b, off:off + pop.n] = val
+                        if key not in overrides:  # copied once, not once per trial
+                            overrides[key] = (
+                                getattr(state, key).detach().cpu().numpy().astype(np.float64))
+                        overrides[key][b, off:off + pop.n] = val
                     else:
                         syn = next(s for s in network.synapses_of(pop.name)
                                    if key in (s.variable, s.aux_variable))
