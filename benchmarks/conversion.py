@@ -18,12 +18,14 @@ Run from the repository root::
     python benchmarks/conversion.py                  # all five models, 2,000 test images
     python benchmarks/conversion.py --models digits-mlp --n-test 500 --repeats 2
 
-Timing: torch runs with ``--threads`` threads (default 1); every SNN is run ``--repeats`` times
-on the test images for ``max(T)`` steps, interleaving the tools, and the minimum is reported
-(per image: that time divided by the number of test images; accuracy after every ``T`` comes
-out of the same run). spikebridge is timed through :func:`bridge.run` as users call it
-(``record_spikes=False``; it still counts synaptic operations), SpikingJelly through the loop of
-its own examples (``reset_net``, then ``T`` calls of the converted module, summing the outputs).
+Timing: torch runs with ``--threads`` threads (default 1). Every SNN first runs once on all
+the test images for ``max(T)`` steps (accuracy after every ``T`` comes out of that one run), then
+``--repeats`` more times on the first ``--time-images`` test images, the tools interleaved; the
+time per image reported is the minimum over all these runs (each run's time divided by its
+number of images). spikebridge is timed through :func:`bridge.run` as users call it
+(``record_spikes=False``; it still counts spikes and synaptic operations), SpikingJelly through
+the loop of its own examples (``torch.no_grad()``, ``reset_net``, then ``T`` calls of the
+converted module, summing the outputs). Both see the same batches (``--batch-size``).
 
 The QCFS model is the ReLU Fashion CNN fine-tuned with QCFS activations (8 levels) for 4
 epochs, its thresholds started at the 99.9th percentile of the ReLU outputs
@@ -31,10 +33,10 @@ epochs, its thresholds started at the 99.9th percentile of the ReLU outputs
 a copy in which every QCFS is an ``nn.ReLU`` (it then calibrates its own thresholds);
 spikebridge uses the learned QCFS thresholds and ignores the percentile.
 
-Besides :func:`bridge.run`, the spikebridge network of mode "99.9%" is also timed as a bare
-loop of :meth:`bridge.SNNTorchNetwork.step` (tool ``spikebridge-bare-step``: no spike or
-synaptic-operation counting), which separates the cost of the counting from that of the
-snnTorch neurons.
+With ``--bare-step``, the spikebridge network of mode "99.9%" is also timed as a bare loop of
+:meth:`bridge.SNNTorchNetwork.step` (tool ``spikebridge-bare-step``: no spike or
+synaptic-operation counting, and no reuse of the constant first-layer current that
+:func:`bridge.run` makes), which separates the cost of the counting from that of the neurons.
 """
 
 from __future__ import annotations
@@ -58,14 +60,18 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ann.activations import QCFS
-from ann.datasets import DatasetSplits, Split, load_dataset
-from ann.evaluation import evaluate
-from ann.models import CNNConfig, MLPConfig, ModelConfig, build_model
-from ann.serialization import load_model, save_model
-from ann.training import TrainConfig, train
-from bridge import SNNTorchNetwork, convert, run
-from experiments.conversion import qcfs_from_relu
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # run as a script: import this checkout's packages
+    sys.path.insert(0, str(REPO))
+
+from ann.activations import QCFS  # noqa: E402
+from ann.datasets import DatasetSplits, Split, load_dataset  # noqa: E402
+from ann.evaluation import evaluate  # noqa: E402
+from ann.models import CNNConfig, MLPConfig, ModelConfig, build_model  # noqa: E402
+from ann.serialization import load_model, save_model  # noqa: E402
+from ann.training import TrainConfig, train  # noqa: E402
+from bridge import SNNTorchNetwork, convert, run  # noqa: E402
+from experiments.conversion import qcfs_from_relu  # noqa: E402
 
 STEPS = (8, 16, 32, 64, 128, 256)
 MODES = ("99.9%", "max")
@@ -252,7 +258,7 @@ def benchmark_model(spec: Spec, specs: dict[str, Spec], args: argparse.Namespace
           "test_images": len(images), "ann_accuracy": round(test.accuracy, 6),
           "full_test_accuracy": round(evaluate(model, data.test).accuracy, 6), **info})
     T = max(args.steps)
-    runners: dict[tuple[str, str], Callable[[], torch.Tensor]] = {}
+    runners: dict[tuple[str, str], Callable[[torch.Tensor], torch.Tensor]] = {}
     conversion_s: dict[tuple[str, str], float] = {}
     for mode in MODES:
         bar.set_postfix_str(f"{spec.name}: converting ({mode})")
@@ -262,11 +268,11 @@ def benchmark_model(spec: Spec, specs: dict[str, Spec], args: argparse.Namespace
                         channel_wise=args.channel_wise, **options).graph
         conversion_s[("spikebridge", mode)] = time.perf_counter() - start
         runners[("spikebridge", mode)] = (
-            lambda g=graph: run_spikebridge(g, images, T, args.batch_size))
-        if mode == MODES[0]:
+            lambda x, g=graph: run_spikebridge(g, x, T, args.batch_size))
+        if mode == MODES[0] and args.bare_step:
             conversion_s[("spikebridge-bare-step", mode)] = conversion_s[("spikebridge", mode)]
             runners[("spikebridge-bare-step", mode)] = (
-                lambda g=graph: run_spikebridge_bare(g, images, T, args.batch_size))
+                lambda x, g=graph: run_spikebridge_bare(g, x, T, args.batch_size))
         if isinstance(sj, tuple):
             ann2snn, functional = sj
             loader = [(calibration[i:i + args.batch_size], None)
@@ -276,26 +282,35 @@ def benchmark_model(spec: Spec, specs: dict[str, Spec], args: argparse.Namespace
             snn = ann2snn.Converter(recipe=recipe).convert(_relu_copy(model)).eval()
             conversion_s[("spikingjelly", mode)] = time.perf_counter() - start
             runners[("spikingjelly", mode)] = (
-                lambda s=snn, f=functional: run_spikingjelly(s, f, images, T, args.batch_size))
+                lambda x, s=snn, f=functional: run_spikingjelly(s, f, x, T, args.batch_size))
     times: dict[tuple[str, str], list[float]] = {key: [] for key in runners}
     predictions: dict[tuple[str, str], torch.Tensor] = {}
     loads = []
-    for repeat in range(args.repeats):
+    timing_images = images[:args.time_images]
+    for repeat in range(args.repeats + 1):
+        # Run 0: every test image (accuracy, and timed); then --repeats timing runs on the
+        # first --time-images, the tools interleaved.
+        subset = images if repeat == 0 else timing_images
         for key, function in runners.items():
-            bar.set_postfix_str(f"{spec.name}: {key[0]} {key[1]} run {repeat + 1}")
+            if key[0] == "spikebridge-bare-step" and repeat == 0:
+                continue  # same spikes as spikebridge: timing only
+            bar.set_postfix_str(f"{spec.name}: {key[0]} {key[1]} run {repeat}")
             loads.append(_load_avg())
             start = time.perf_counter()
-            predictions[key] = function()
-            times[key].append(time.perf_counter() - start)
+            result = function(subset)
+            times[key].append((time.perf_counter() - start) / len(subset))
+            if repeat == 0:
+                predictions[key] = result
     records = {}
     for (tool, mode), elapsed in times.items():
-        accuracy = accuracy_table(predictions[(tool, mode)], labels, args.steps)
+        accuracy = accuracy_table(predictions[(tool if tool != "spikebridge-bare-step"
+                                               else "spikebridge", mode)], labels, args.steps)
         record = {
             "event": "snn", "model": spec.name, "tool": tool, "mode": mode,
             "accuracy": accuracy,
             "loss_points": {t: round(100 * (test.accuracy - a), 3) for t, a in accuracy.items()},
-            "time_per_image_ms": round(1000 * min(elapsed) / len(images), 4),
-            "run_times_s": [round(x, 3) for x in elapsed],
+            "time_per_image_ms": round(1000 * min(elapsed), 4),
+            "run_times_per_image_ms": [round(1000 * x, 4) for x in elapsed],
             "T": T, "conversion_s": round(conversion_s[(tool, mode)], 3),
         }
         if tool == "spikingjelly" and spec.make_config(data.input_shape).activation == "qcfs":
@@ -390,7 +405,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, nargs="+", default=list(STEPS),
                         help="T at which accuracy is reported; runs last max(T) steps")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs per SNN (min kept)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="timing runs per SNN after the accuracy run (min kept)")
+    parser.add_argument("--time-images", type=int, default=512,
+                        help="first N test images of each timing run (default 512)")
+    parser.add_argument("--bare-step", action="store_true",
+                        help="also time spikebridge as a bare loop of SNNTorchNetwork.step")
     parser.add_argument("--batch-size", type=int, default=256, help="images per SNN batch")
     parser.add_argument("--epochs", type=int, default=None,
                         help="override every model's epoch budget (changes the cache key)")
@@ -408,6 +428,7 @@ def main(argv: list[str] | None = None) -> int:
     sj = "disabled with --no-spikingjelly" if args.no_spikingjelly else _spikingjelly()
     emit({"event": "setup", "threads": torch.get_num_threads(), "n_test": args.n_test,
           "n_calib": args.n_calib, "steps": args.steps, "repeats": args.repeats,
+          "time_images": args.time_images, "bare_step": args.bare_step,
           "batch_size": args.batch_size, "channel_wise": args.channel_wise,
           "v_init": args.v_init, "cpu_count": os.cpu_count(), "load_avg": _load_avg(),
           "machine": platform.processor() or platform.machine(), "versions": _versions()})

@@ -18,6 +18,7 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ann.activations import QCFS
@@ -378,6 +379,59 @@ def test_runner_follows_the_documented_dynamics(neuron, beta):
     assert torch.equal(result.spike_counts["neuron"].reshape(3, 2), counts)
     assert torch.equal(result.output, counts)
     assert counts.sum() > 10
+
+
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+@pytest.mark.parametrize("threshold", [torch.tensor(0.75), torch.tensor([0.5, 1.0, 1.5])])
+def test_if_neurons_are_snntorch_leaky_bit_for_bit(reset, threshold):
+    # The runner evaluates snn.Leaky(beta=1) itself; spikes and membranes must be snnTorch's,
+    # to the last bit, with currents that put membranes on the threshold (ties) and
+    # currents whose sums round.
+    import snntorch as snn
+
+    from bridge.runners.snntorch_runner import _forget
+
+    shape = (3, 4, 5)
+    graph = SpikingGraph.sequential([
+        ("input", Input(shape, "current")),
+        ("if", IF(threshold, reset, 0.5)),
+        ("flat", Flatten()),
+        ("readout", Affine(torch.ones(2, 60), torch.zeros(2))),
+        ("output", Output()),
+    ], dt_ms=1.0)
+    g = torch.Generator().manual_seed(1)
+    theta = threshold.reshape(-1, 1, 1) if threshold.ndim else threshold
+    leaky = snn.Leaky(beta=1.0, threshold=theta.clone(), reset_mechanism=reset,
+                      init_hidden=False)
+    _forget(leaky)
+    net = SNNTorchNetwork(graph)
+    state = net.initial_state(6)
+    mem = state.tensors["if"].clone()
+    fired = 0.0
+    with torch.no_grad():
+        for t in range(60):
+            current = torch.rand((6, *shape), generator=g) * 0.9 - 0.1
+            if t % 7 == 0:  # exact ties: the membrane lands on the threshold
+                current = (theta - mem).expand(6, *shape).clone()
+            spikes, mem = leaky(current, mem)
+            _, state, ours, _ = net.step_recorded(state, current)
+            assert torch.equal(ours["if"], spikes)
+            assert torch.equal(state.tensors["if"], mem)
+            fired += float(spikes.sum())
+    assert 0.1 * 60 * 360 < fired < 0.9 * 60 * 360
+
+
+@pytest.mark.parametrize(("kernel", "stride", "padding"),
+                         [(2, 2, 0), (3, 3, 0), (3, 1, 0), (2, 3, 0), (3, 2, 1)])
+def test_runner_pools_equal_torchs(kernel, stride, padding):
+    from bridge.runners.snntorch_runner import _avg_pool, _max_pool
+
+    x = torch.randn(4, 3, 13, 14, generator=torch.Generator().manual_seed(0))
+    spikes = (x > 0.3).float()
+    pair = ((kernel, kernel), (stride, stride), (padding, padding))
+    for value in (x, spikes):
+        assert torch.equal(_avg_pool(value, *pair), F.avg_pool2d(value, *pair))
+        assert torch.equal(_max_pool(value, *pair), F.max_pool2d(value, *pair))
 
 
 def test_spiking_maxpool_passes_the_largest_count():

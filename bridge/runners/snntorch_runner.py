@@ -5,7 +5,7 @@ tensor operations per layer and step), never over neurons.
 
 Neurons
 -------
-Each :class:`~bridge.graph.IF` node becomes
+Each :class:`~bridge.graph.IF` node follows snnTorch's
 ``snn.Leaky(beta=1.0, threshold=theta, reset_mechanism=reset, init_hidden=False)``, its
 membrane passed in and out explicitly, never kept as hidden state. snnTorch (default
 ``reset_delay=True``) applies the reset of a spike emitted at step :math:`t-1` at the start of
@@ -16,20 +16,19 @@ step :math:`t`:
     U[t] = U[t-1] + I[t] - \Theta(U[t-1] - \theta)\,\theta, \qquad
     s[t] = \Theta(U[t] - \theta)
 
-(``reset="subtract"``; ``"zero"`` likewise). With :math:`\beta = 1` these are exactly the spike
-trains of the graph's integrate-threshold-reset order (:mod:`bridge.graph`); only the stored
-membrane :math:`U` is the value before the pending reset.
+(``reset="subtract"``; ``"zero"`` likewise, :math:`U[t] = (1 - \Theta(U[t-1] - \theta))
+U[t-1] + I[t]`). With :math:`\beta = 1` these are exactly the spike trains of the graph's
+integrate-threshold-reset order (:mod:`bridge.graph`); only the stored membrane :math:`U` is the
+value before the pending reset. For speed the runner evaluates these two lines itself, as three
+or four in-place tensor operations instead of the dozen of ``snn.Leaky.forward`` (which also
+clamps :math:`\beta`, multiplies by it and by the graded-spike factor, and recomputes the
+reset through the surrogate function); it performs snnTorch's arithmetic in snnTorch's order
+(:math:`(U + I) - \theta` where snnTorch computes :math:`(1 \cdot U + I) - 1 \cdot \theta`),
+so spikes and membranes are bit-for-bit those of ``snn.Leaky`` (checked in
+``tests/test_conversion.py``).
 
-Each :class:`~bridge.graph.LIF` node becomes ``snn.Leaky(beta, threshold=theta,
-reset_mechanism="none", init_hidden=False)`` with :math:`\beta = e^{-\Delta t/\tau}`
-(:func:`bridge.graph.decay_factor`) for integrating and firing, and the runner applies the
-reset right after the spike. snnTorch's own subtraction comes after the next decay
-(:math:`U[t+1] = \beta U[t] + I[t+1] - S[t]\theta`), which in the graph's terms removes
-:math:`\theta/\beta` instead of :math:`\theta`. The state of an LIF node is the graph's
-membrane after the reset.
-
-Per-channel and per-neuron thresholds are given to ``snn.Leaky`` as tensors shaped to broadcast
-over the layer (``(C, 1, 1)`` for a ``(C, H, W)`` layer), which it supports (it compares
+Per-channel and per-neuron thresholds are tensors shaped to broadcast over the layer
+(``(C, 1, 1)`` for a ``(C, H, W)`` layer), which ``snn.Leaky`` supports (it compares
 ``mem - threshold`` and subtracts ``reset * threshold`` elementwise), so no layer is rescaled.
 
 snnTorch appends every neuron it creates to a class-level registry
@@ -44,6 +43,18 @@ node through an average pool counts once per pooled unit it enters (the pool is 
 synapses). A node whose input is not spikes (the first layer under ``encoding="current"``, or a
 synaptic node fed by another one) does multiply-accumulates instead: every non-zero input element
 times its fan-out, every step; those are reported apart as ``analog_macs_per_step``.
+
+Speed
+-----
+:func:`run` avoids work that cannot change the result: under ``encoding="current"`` the input
+is the same every step, so the layers before the first stateful node (the first synaptic
+layer, and any pooling or flattening before the first neurons) are evaluated once per batch and
+their current reused (their multiply-accumulates are still counted every step); pooling
+without padding combines strided views (average: added in :func:`F.avg_pool2d`'s order, then
+the same division; max: an elementwise maximum, without the indices :func:`F.max_pool2d`
+computes), bit-identical to those functions; comparisons write float spikes directly; the
+per-step spike and operation totals stay on the device and are gathered once per batch.
+Everything runs under :func:`torch.inference_mode`.
 """
 
 from __future__ import annotations
@@ -161,27 +172,31 @@ class SNNTorchNetwork:
                 }))
             elif isinstance(node, Flatten):
                 self._ops.append((name, "flatten", {}))
-            elif isinstance(node, (IF, LIF)):
+            elif isinstance(node, IF):
+                # snn.Leaky(beta=1, reset_mechanism=node.reset) evaluated in place (_if_step).
+                threshold = _threshold_for(node.threshold, shape).to(self.device)
+                v0 = (node.v_init_fraction * threshold).expand(shape)
+                self._ops.append((name, "if", {
+                    "v0": v0, "reset": node.reset, "threshold": threshold,
+                    "scalar": float(threshold) if threshold.ndim == 0 else None,
+                }))
+                event_scale = 1.0
+            elif isinstance(node, LIF):
                 threshold = _threshold_for(node.threshold, shape)
-                if isinstance(node, IF):
-                    beta, mechanism, own_reset = 1.0, node.reset, None
-                else:
-                    # snnTorch subtracts theta *after* the decay (U[t+1] = beta U[t] + I - S[t]
-                    # theta); the graph resets first and decays the residual. So for LIF the
-                    # neuron only integrates and fires, and the runner applies the reset.
-                    beta = decay_factor(node.tau_ms, graph.dt_ms)
-                    mechanism, own_reset = "none", node.reset
+                # snnTorch subtracts theta *after* the decay (U[t+1] = beta U[t] + I - S[t]
+                # theta); the graph resets first and decays the residual. So for LIF the
+                # neuron only integrates and fires, and the runner applies the reset.
                 neuron = snn.Leaky(
-                    beta=beta,
+                    beta=decay_factor(node.tau_ms, graph.dt_ms),
                     threshold=threshold,
-                    reset_mechanism=mechanism,
+                    reset_mechanism="none",
                     init_hidden=False,
                 )
                 _forget(neuron)
                 neuron = neuron.to(self.device)
                 v0 = (node.v_init_fraction * threshold).expand(shape).to(self.device)
                 self._ops.append((name, "neuron", {
-                    "module": neuron, "v0": v0, "own_reset": own_reset,
+                    "module": neuron, "v0": v0, "own_reset": node.reset,
                     "threshold": threshold.to(self.device),
                 }))
                 event_scale = 1.0
@@ -194,7 +209,7 @@ class SNNTorchNetwork:
 
     @property
     def neuron_layers(self) -> list[str]:
-        return [name for name, kind, _ in self._ops if kind == "neuron"]
+        return [name for name, kind, _ in self._ops if kind in ("if", "neuron")]
 
     @property
     def synaptic_layers(self) -> list[str]:
@@ -212,7 +227,7 @@ class SNNTorchNetwork:
         """Membranes at :math:`f_0\\theta`, max-pool counts and the readout at zero."""
         tensors: dict[str, torch.Tensor] = {}
         for name, kind, params in self._ops:
-            if kind == "neuron":
+            if kind in ("if", "neuron"):
                 v0 = params["v0"]
                 tensors[name] = v0.unsqueeze(0).expand(batch_size, *v0.shape).clone()
             elif kind == "maxpool":
@@ -232,7 +247,7 @@ class SNNTorchNetwork:
         if self.graph.input.encoding == "current":
             return images
         noise = torch.rand(images.shape, generator=generator, device=self.device)
-        return (noise < images).to(torch.float32)
+        return torch.lt(noise, images, out=torch.empty_like(images))
 
     def step(self, state: SNNState, x_t: torch.Tensor) -> tuple[torch.Tensor, SNNState]:
         """Advance one time step.
@@ -268,16 +283,39 @@ class SNNTorchNetwork:
 
     # ------------------------------------------------------------------ internals
 
-    def _advance(self, state: SNNState, x: torch.Tensor, record: bool):
-        """One step; with ``record`` also ``{neuron: spikes}`` and ``{synaptic: (ops, analog)}``."""
+    def _constant_prefix(self) -> int:
+        """Number of leading operations whose output is the same every step: under current
+        encoding, those before the first stateful node (neurons, max-pool counts, readout)."""
+        if self.graph.input.encoding != "current":
+            return 0
+        for i, (_, kind, _) in enumerate(self._ops):
+            if kind in ("if", "neuron", "maxpool", "output"):
+                return i
+        return len(self._ops)  # pragma: no cover - a graph always ends in its Output
+
+    def _advance(self, state: SNNState, x: torch.Tensor, record: bool, start: int = 0):
+        """One step; with ``record`` also ``{neuron: spikes}`` and ``{synaptic: (ops, analog)}``.
+
+        ``start`` > 0 skips the first ``start`` operations: ``x`` is then the output of operation
+        ``start - 1`` (see :meth:`_constant_prefix`), and their operations are not recorded.
+        """
         tensors = dict(state.tensors)
         spikes: dict[str, torch.Tensor] = {}
         ops: dict[str, tuple[torch.Tensor, bool]] = {}
-        for name, kind, p in self._ops:
+        x = self._apply(self._ops[start:], x, tensors, spikes if record else None,
+                        ops if record else None)
+        return x, SNNState(tensors, state.step + 1), spikes, ops
+
+    @staticmethod
+    def _apply(operations, x: torch.Tensor, tensors: dict[str, torch.Tensor],
+               spikes: dict | None, ops: dict | None) -> torch.Tensor:
+        """Run ``operations`` on ``x``, replacing the state entries they advance in
+        ``tensors``; record spikes and synaptic operations where the dicts are given."""
+        for name, kind, p in operations:
             if kind == "input":
                 continue
             if kind in ("affine", "conv"):
-                if record:
+                if ops is not None:
                     flat = x.reshape(x.shape[0], -1)
                     if p["event_scale"] is None:
                         ops[name] = ((flat != 0).to(flat.dtype) @ p["fan_out"]).sum(), True
@@ -287,6 +325,11 @@ class SNNTorchNetwork:
                     x = F.linear(x, p["weight"], p["bias"])
                 else:
                     x = F.conv2d(x, p["weight"], p["bias"], p["stride"], p["padding"])
+            elif kind == "if":
+                x, tensors[name] = _if_step(tensors[name], x, p["threshold"], p["scalar"],
+                                            p["reset"])
+                if spikes is not None:
+                    spikes[name] = x
             elif kind == "neuron":
                 x, v = p["module"](x, tensors[name])
                 if p["own_reset"] == "subtract":
@@ -294,23 +337,83 @@ class SNNTorchNetwork:
                 elif p["own_reset"] == "zero":
                     v = v * (1.0 - x)
                 tensors[name] = v
-                if record:
+                if spikes is not None:
                     spikes[name] = x
             elif kind == "avgpool":
-                x = F.avg_pool2d(x, p["kernel_size"], p["stride"], p["padding"])
+                x = _avg_pool(x, p["kernel_size"], p["stride"], p["padding"])
             elif kind == "maxpool":
                 # The winner's spike passes exactly when the window's largest count grows.
                 before = tensors[name]
                 counts = before + x
                 tensors[name] = counts
                 pool = (p["kernel_size"], p["stride"], p["padding"])
-                x = F.max_pool2d(counts, *pool) - F.max_pool2d(before, *pool)
+                x = _max_pool(counts, *pool).sub_(_max_pool(before, *pool))
             elif kind == "flatten":
                 x = x.reshape(x.shape[0], -1)
             elif kind == "output":
                 x = tensors[name] + x
                 tensors[name] = x
-        return x, SNNState(tensors, state.step + 1), spikes, ops
+        return x
+
+
+def _if_step(u: torch.Tensor, current: torch.Tensor, threshold: torch.Tensor,
+             scalar: float | None, reset: str) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""One step of ``snn.Leaky(beta=1.0, threshold, reset_mechanism=reset)``:
+    :math:`r = \Theta(U - \theta)`, :math:`U' = (U + I) - r\theta` (subtract) or
+    :math:`U' = (1 - r)U + I` (zero), :math:`s = \Theta(U' - \theta)`; returns ``(s, U')`` as
+    float tensors, ``u`` unchanged. ``scalar`` is ``float(threshold)`` for a 0-d threshold.
+
+    Comparisons write float 0/1 directly (``torch.gt(..., out=float)``): on CPU that is several
+    times faster than a boolean mask converted to float. Every product below has a factor 0 or
+    1, so it is exact and each line rounds once, as snnTorch's does.
+    """
+    theta = threshold if scalar is None else scalar
+    if reset == "subtract":
+        fired = torch.gt(u, theta, out=torch.empty_like(u))  # the pending reset
+        v = u + current
+        if scalar is not None:
+            v.add_(fired, alpha=-scalar)
+        else:
+            v.addcmul_(fired, threshold, value=-1.0)
+    else:
+        kept = torch.le(u, theta, out=torch.empty_like(u))  # 1 - the pending reset
+        v = torch.addcmul(current, kept, u)
+    return torch.gt(v, theta, out=torch.empty_like(v)), v
+
+
+def _pool_views(x: torch.Tensor, kernel_size, stride):
+    """The strided views of ``x`` that a floor-mode, unpadded 2-d pool combines, row-major."""
+    (kh, kw), (sh, sw) = kernel_size, stride
+    h_out = (x.shape[-2] - kh) // sh + 1
+    w_out = (x.shape[-1] - kw) // sw + 1
+    for i in range(kh):
+        for j in range(kw):
+            yield x[..., i:i + sh * (h_out - 1) + 1:sh, j:j + sw * (w_out - 1) + 1:sw]
+
+
+def _avg_pool(x: torch.Tensor, kernel_size, stride, padding) -> torch.Tensor:
+    """:func:`F.avg_pool2d` (floor mode); without padding as a sum of strided views, added in
+    the kernel's row-major order and divided by the window size as that function does (several
+    times faster on CPU for the small windows of converted networks)."""
+    if tuple(padding) != (0, 0):
+        return F.avg_pool2d(x, kernel_size, stride, padding)
+    views = _pool_views(x, kernel_size, stride)
+    total = next(views).clone()
+    for view in views:
+        total.add_(view)
+    return total.div_(kernel_size[0] * kernel_size[1])
+
+
+def _max_pool(x: torch.Tensor, kernel_size, stride, padding) -> torch.Tensor:
+    """:func:`F.max_pool2d` (floor mode); without padding as the elementwise maximum of strided
+    views (on CPU several times faster than that function, which also computes indices)."""
+    if tuple(padding) != (0, 0):
+        return F.max_pool2d(x, kernel_size, stride, padding)
+    views = _pool_views(x, kernel_size, stride)
+    total = next(views).clone()
+    for view in views:
+        torch.maximum(total, view, out=total)
+    return total
 
 
 def _forget(neuron: torch.nn.Module) -> None:
@@ -441,6 +544,7 @@ def run(
     counts_all: dict[str, list[torch.Tensor]] = {k: [] for k in net.neuron_layers}
     totals = {k: torch.zeros(graph.shapes[k], dtype=torch.float64, device=device)
               for k in net.neuron_layers}
+    prefix = net._constant_prefix()
     with torch.inference_mode():
         for lo in range(0, n, batch_size):
             batch = images[lo:lo + batch_size].to(device, torch.float32)
@@ -449,14 +553,28 @@ def run(
             counts = {k: torch.zeros((b, *graph.shapes[k]), device=device)
                       for k in net.neuron_layers}
             preds = torch.empty((T, b), dtype=torch.int64, device=device)
+            step_spikes: dict[str, list[torch.Tensor]] = {k: [] for k in net.neuron_layers}
+            step_ops: dict[str, list[torch.Tensor]] = {}
+            constant_ops: dict[str, tuple[torch.Tensor, bool]] = {}
+            x0 = None
+            if prefix:  # the same current every step: computed once
+                x0 = net._apply(net._ops[:prefix], net.encode(batch), {}, None, constant_ops)
             for t in range(T):
-                out, state, spikes, ops = net._advance(state, net.encode(batch, generator), True)
+                x = x0 if x0 is not None else net.encode(batch, generator)
+                out, state, spikes, ops = net._advance(state, x, True, start=prefix)
                 preds[t] = out.argmax(dim=1)
                 for k, s in spikes.items():
-                    counts[k] += s
-                    spikes_per_step[k][t] += s.sum()
-                for k, (value, is_analog) in ops.items():
-                    (analog if is_analog else synops)[k][t] += value
+                    counts[k].add_(s)
+                    step_spikes[k].append(s.sum())
+                for k, (value, _) in ops.items():
+                    step_ops.setdefault(k, []).append(value)
+            for k, values in step_spikes.items():
+                spikes_per_step[k] += torch.stack(values)
+            for k, (value, is_analog) in constant_ops.items():
+                (analog if is_analog else synops)[k] += value
+            kinds = dict(ops.items())
+            for k, values in step_ops.items():
+                (analog if kinds[k][1] else synops)[k] += torch.stack(values)
             predictions[:, lo:lo + b] = preds.cpu()
             outputs.append(out.cpu())
             for k, c in counts.items():
