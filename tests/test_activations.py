@@ -9,19 +9,10 @@ import torch
 from torch import nn
 
 from ann.activations import QCFS, qcfs, qcfs_modules
-from ann.datasets import load_digits
 from ann.evaluation import evaluate
 from ann.models import CNNConfig, MLPConfig, build_model, model_config_from_dict
 from ann.serialization import load_model, save_model
 from ann.training import TrainConfig, train
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def _qcfs(levels: int, threshold: float, shift: float = 0.5) -> QCFS:
@@ -282,11 +273,6 @@ def test_save_and_load_keep_the_thresholds(tmp_path):
 
 
 # --------------------------------------------------------------------------- training
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_digits(seed=0)
 
 
 @pytest.mark.parametrize("levels", [4, 8])

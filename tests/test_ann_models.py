@@ -19,14 +19,6 @@ from ann.models import (
 from ann.serialization import ModelFileError, load_model, save_model
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def _layer_types(model: nn.Module) -> list[type]:
     return [type(m) for m in model]
 

@@ -33,14 +33,6 @@ from bridge.nir_io import NIRExportError, NIRImportError, from_nir, read_nir, to
 from bridge.runners import run
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def _cnn_graph(encoding: str = "current", *, maxpool: bool = False, lif: bool = True):
     """A small graph with every node type: per-channel thresholds, an initial membrane,
     average (or spiking max) pooling, an LIF layer with reset to zero."""

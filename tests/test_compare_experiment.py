@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 import experiments.compare as compare
 from experiments.registry import get_experiment
@@ -27,14 +26,6 @@ TINY = {
 FIELDS = ("learner", "label", "setup", "device", "test_accuracy", "labels_used", "labels_note",
           "train_wall_time_s", "samples_seen", "inference_steps", "ops_per_inference",
           "ops_note", "samples_curve", "steps_curve")
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")

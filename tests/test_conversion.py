@@ -50,19 +50,6 @@ from bridge.runners import SNNTorchNetwork, run
 TS = (8, 16, 32, 64, 128, 256)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_digits(seed=0)
-
-
 def _trained(config, digits, *, epochs: int, lr: float) -> nn.Sequential:
     previous = torch.get_num_threads()
     torch.set_num_threads(1)

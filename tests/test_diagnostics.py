@@ -25,14 +25,6 @@ from bridge.runners import run
 T = 128
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="module")
 def setup():
     """A two-hidden-layer MLP trained on digits, its conversion and one run of T steps."""

@@ -7,7 +7,6 @@ import torch
 from matplotlib.figure import Figure
 
 import ann.hebbian as hebbian
-from ann.datasets import load_digits
 from ann.evaluation import evaluate
 from ann.hebbian import (
     HebbianClassifier,
@@ -31,20 +30,6 @@ QUICK_MIN_ACCURACY = 0.90
 # Two units, three inputs, p = 3, k = 2 (the loser is the k-th), delta = 0.4: computed by hand.
 W_HAND = torch.tensor([[1.0, 0.5, -0.5], [0.5, 0.5, 0.0]], dtype=torch.float64)
 PARAMS_HAND = KrotovHopfieldParams(hidden_units=2, p=3.0, k=2, delta=0.4)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    # Read-only in every test below, so one copy serves the module.
-    return load_digits(seed=0)
 
 
 # --------------------------------------------------------------------------- the rule

@@ -21,7 +21,6 @@ import pytest
 import torch
 from torch import nn
 
-from ann.datasets import load_digits
 from ann.models import CNNConfig, MLPConfig, build_model
 from ann.training import TrainConfig, train
 from bridge.conversion import convert
@@ -52,19 +51,6 @@ from neuro.network import CurrentInput
 from neuro.simulation import simulate
 
 GRID = 2.0**-8
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_digits(seed=0)
 
 
 def _trained(config, digits, *, epochs: int, lr: float) -> nn.Sequential:

@@ -9,7 +9,7 @@ import pytest
 import snntorch as snn
 import torch
 
-from ann.datasets import Split, load_digits
+from ann.datasets import Split
 from bridge.surrogate import (
     SurrogateSNNConfig,
     build_surrogate_snn,
@@ -21,20 +21,6 @@ from bridge.surrogate import (
 # Quick configuration: test accuracy 0.908-0.955 over init seeds 0..9 on digits (seed 0), about
 # 1.2 s per run on one thread; the test asks for 0.88.
 QUICK = SurrogateSNNConfig(hidden=(64,), T=8, epochs=6, lr=5e-3, batch_size=64, seed=0)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    # Read-only in every test below, so one copy serves the module.
-    return load_digits(seed=0)
 
 
 @pytest.fixture(scope="module")

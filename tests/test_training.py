@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
 
-from ann.datasets import Split, load_digits
+from ann.datasets import Split
 from ann.evaluation import Evaluation, evaluate, predict
 from ann.models import MLPConfig, build_model
 from ann.plots import plot_confusion_matrix, plot_learning_curves
@@ -17,20 +17,6 @@ from ann.training import HISTORY_KEYS, TrainConfig, epoch_generator, train
 # A quick configuration that reaches >= 96.5 % test accuracy for every init seed 0..9 in
 # about 0.15 s per run.
 QUICK = TrainConfig(optimizer="adam", lr=1e-2, epochs=20, batch_size=64, seed=0)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    # Read-only in every test below, so one copy serves the module.
-    return load_digits(seed=0)
 
 
 def _model(digits, seed=0, **kwargs):
