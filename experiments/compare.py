@@ -43,12 +43,15 @@ Counting conventions
 
 Budgets
 -------
-The defaults are the full run on the digits: about 4 minutes on a 2-core CPU (most of it the
-STDP network). On Fashion-MNIST or MNIST the same defaults would show all 55,000 training images
-to the STDP network three times, hours on a CPU: limit it, e.g.::
+The defaults are the full run on the digits: 2 min 35 s on a busy 2-core CPU (load average
+about 8; most of it the STDP network). On Fashion-MNIST or MNIST the same defaults would show all
+55,000 training images to the STDP network three times, hours on a CPU: limit it. This run took
+23 minutes on the same machine (STDP 400 neurons 66.8 %, backprop 87.9 %; docs/experiments/
+compare.md)::
 
-    spikebridge run compare --set dataset=fashion-mnist --set stdp_samples=5000 \
-        --set stdp_epochs=1 --set stdp_n_assign=5000 --set n_test=2000
+    spikebridge run compare --set dataset=fashion-mnist --set train_limit=20000 \
+        --set test_limit=2000 --set stdp_samples=20000 --set stdp_epochs=1 \
+        --set stdp_n_assign=10000
 
 ``--quick`` shrinks every network and budget (under 2 minutes on a busy 2-core CPU).
 """
