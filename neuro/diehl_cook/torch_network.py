@@ -97,7 +97,10 @@ per-step index lists once; a step then touches only the rows of :math:`W` whose 
 (conductance input, depression) and the columns whose excitatory neuron fired (potentiation),
 with ``index_add_``. For that reason :func:`diehl_cook_step` updates ``weights`` **in place**
 (and returns it); every other input (state, theta) is left untouched. The dense neuron update
-uses 0-dim tensors for its constants (half the cost of Python numbers per op) and can be run
+uses 0-dim tensors for its constants (half the cost of Python numbers per op), does the resets
+with float spike masks (``x * (1 - s) + a * s``, exact for finite ``x``, several times cheaper on
+the CPU than ``masked_fill`` with a bool mask), and asks the host whether there are excitatory
+spikes once (the indices the potentiation needs) rather than two or three times. It can be run
 through :func:`torch.compile` (``compiled=True``: bit-identical in our tests, about a third
 faster with batch 1). With one example at a time a step is some 60 small torch operations, so
 Python and dispatch overhead, not arithmetic, set the speed; batches amortise it.
@@ -356,7 +359,8 @@ def _as_events(input_spikes: torch.Tensor | InputEvents, batch: int, n_input: in
 class _Constants(NamedTuple):
     """The numbers a step uses, as Python floats (for :func:`torch.compile`, which bakes them
     in) or as 0-dim tensors of the state's dtype (eager: an op with a tensor operand is about
-    twice as fast as one with a Python number, which torch first wraps into a tensor)."""
+    twice as fast as one with a Python number, which torch first wraps into a tensor), except
+    :data:`_SCALAR_CONSTANTS`, always floats."""
 
     one: float | torch.Tensor
     neg_k_exc: float | torch.Tensor  # -dt / tau_m_exc
@@ -383,6 +387,12 @@ class _Constants(NamedTuple):
     theta_plus: float | torch.Tensor
 
 
+#: Constants that stay Python floats in eager mode too: they are only used as the ``alpha`` of
+#: an ``add``, which takes a number (a tensor would be read back first).
+_SCALAR_CONSTANTS = frozenset({"V_reset_exc", "V_reset_inh", "t_ref_exc", "t_ref_inh",
+                               "w_exc_inh"})
+
+
 @functools.lru_cache(maxsize=64)
 def _constants(
     params: DiehlCookParams, dtype: torch.dtype | None = None, device: torch.device | None = None
@@ -401,7 +411,7 @@ def _constants(
     )
     if dtype is None:
         return values
-    tensors = {k: torch.tensor(v, dtype=dtype, device=device)
+    tensors = {k: v if k in _SCALAR_CONSTANTS else torch.tensor(v, dtype=dtype, device=device)
                for k, v in values._asdict().items()}
     # theta's constants in double precision: theta is kept in float64 (initial_theta)
     for k in ("d_theta", "theta_plus", "v_th_exc"):
@@ -426,7 +436,9 @@ def _neuron_update(
     the function free of data-dependent branches (for :func:`torch.compile`).
 
     Returns the new ``v_exc, v_inh, ge_exc, gi_exc, ge_inh, gi_inh, refrac_exc, refrac_inh,
-    x_pre, x_post1, x_post2`` (traces decayed, not yet reset), ``theta``, and the spikes.
+    x_pre, x_post1, x_post2`` (traces decayed, not yet reset), ``theta``, the spikes (bool),
+    ``post`` (the excitatory spikes' ``nonzero`` indices when eager and learning, else ``None``)
+    and the float excitatory spike mask ``s`` and ``1 - s`` (``None`` when skipped: no spikes).
     """
     # (1) groups: every variable from the values at the start of the step.
     held_e, refrac_e = refractory_hold(state.refrac_exc, dt_ms)
@@ -453,26 +465,41 @@ def _neuron_update(
     else:
         x_pre, x_post1, x_post2 = state.x_pre, state.x_post1, state.x_post2
 
-    # (2) thresholds
-    exc_spikes = (v_exc > theta + c.v_th_exc) & ~held_e
-    inh_spikes = (v_inh > c.V_th_inh) & ~held_i
+    # (2) thresholds; for bool tensors ``a > b`` is ``a & ~b`` in one operation
+    exc_spikes = torch.gt(v_exc > theta + c.v_th_exc, held_e)
+    inh_spikes = torch.gt(v_inh > c.V_th_inh, held_i)
 
-    # (3c) excitatory -> inhibitory partner; (4) excitatory resets and theta jumps
-    if not skip_quiet or bool(exc_spikes.any()):
-        ge_inh = ge_inh + exc_spikes.to(ge_inh.dtype) * c.w_exc_inh
-        v_exc = v_exc.masked_fill(exc_spikes, c.V_reset_exc)
-        refrac_e = refrac_e.masked_fill(exc_spikes, c.t_ref_exc)
+    # Resets and jumps by arithmetic with float spike masks s (0 or 1), keep = 1 - s:
+    # x * keep + a * s is x where s = 0 and a where s = 1, exactly (x finite), and costs a few
+    # fast float kernels where masked_fill_ on a bool mask is several times slower. Likewise
+    # x + w * s (alpha, a fused multiply-add) is x + w or x exactly. v_exc, v_inh, refrac_e,
+    # refrac_i are this step's own tensors, so the resets are done in place.
+    # (3c) excitatory -> inhibitory partner; (4) excitatory resets and theta jumps. In eager
+    # mode with learning the spikes' indices (the potentiation needs them) say if there are any.
+    post = exc_f = exc_keep = None
+    if skip_quiet and learning:
+        post = torch.nonzero(exc_spikes, as_tuple=True)
+        fired = bool(post[0].numel())
+    else:
+        fired = not skip_quiet or bool(exc_spikes.any())
+    if fired:
+        exc_f = exc_spikes.to(ge_inh.dtype)
+        exc_keep = c.one - exc_f
+        ge_inh = torch.add(ge_inh, exc_f, alpha=c.w_exc_inh)
+        v_exc.mul_(exc_keep).add_(exc_f, alpha=c.V_reset_exc)
+        refrac_e.mul_(exc_keep).add_(exc_f, alpha=c.t_ref_exc)
         if learning:
             theta = theta + exc_spikes.sum(dim=0).to(theta.dtype) * c.theta_plus
     # (3d) each inhibitory spike inhibits every excitatory neuron of its copy but its partner;
     # (4) inhibitory resets
     if not skip_quiet or bool(inh_spikes.any()):
         inh_f = inh_spikes.to(gi_exc.dtype)
+        inh_keep = c.one - inh_f
         gi_exc = gi_exc + (inh_f.sum(dim=1, keepdim=True) - inh_f) * c.w_inh_exc
-        v_inh = v_inh.masked_fill(inh_spikes, c.V_reset_inh)
-        refrac_i = refrac_i.masked_fill(inh_spikes, c.t_ref_inh)
+        v_inh.mul_(inh_keep).add_(inh_f, alpha=c.V_reset_inh)
+        refrac_i.mul_(inh_keep).add_(inh_f, alpha=c.t_ref_inh)
     return (v_exc, v_inh, ge_exc, gi_exc, ge_inh, gi_inh, refrac_e, refrac_i, x_pre, x_post1,
-            x_post2, theta, exc_spikes, inh_spikes)
+            x_post2, theta, exc_spikes, inh_spikes, post, exc_f, exc_keep)
 
 
 @functools.lru_cache(maxsize=8)
@@ -532,7 +559,7 @@ def diehl_cook_step(
         c = _constants(params, state.v_exc.dtype, state.v_exc.device)
         out = _neuron_update(state, theta, p.dt_ms, c, learning, skip_quiet=True)
     (v_exc, v_inh, ge_exc, gi_exc, ge_inh, gi_inh, refrac_e, refrac_i, x_pre, x_post1, x_post2,
-     theta, exc_spikes, inh_spikes) = out
+     theta, exc_spikes, inh_spikes, post, exc_f, exc_keep) = out
 
     # (3a) input -> excitatory, on_pre: conductance with the old weights, then depression.
     if events.batch.numel():
@@ -551,15 +578,18 @@ def diehl_cook_step(
                 rows = weights.index_select(0, events.neuron).clamp_(0.0, p.w_max)
             weights.index_copy_(0, events.neuron, rows)
     # (3b) on_post: potentiation with x_post2 before its reset, then reset the post traces.
-    if learning and bool(exc_spikes.any()):
-        post_b, post_j = torch.nonzero(exc_spikes, as_tuple=True)
-        scale = x_post2[post_b, post_j] * p.nu_post
+    if learning:
+        post_b, post_j = post if post is not None else torch.nonzero(exc_spikes, as_tuple=True)
+    if learning and post_b.numel():
+        scale = x_post2.masked_select(exc_spikes) * p.nu_post  # the order of nonzero
         delta = x_pre.index_select(0, post_b) * scale[:, None]  # (K, n_input)
         weights.index_add_(1, post_j, delta.T)
         cols = weights.index_select(1, post_j).clamp_(0.0, p.w_max)
         weights.index_copy_(1, post_j, cols)
-        x_post1 = x_post1.masked_fill(exc_spikes, 1.0)
-        x_post2 = x_post2.masked_fill(exc_spikes, 1.0)
+        # set to 1 where fired, as the resets in _neuron_update; the traces are this step's own
+        # tensors (decayed above), so in place is safe
+        x_post1.mul_(exc_keep).add_(exc_f)
+        x_post2.mul_(exc_keep).add_(exc_f)
 
     new_state = DiehlCookState(
         v_exc=v_exc, v_inh=v_inh, ge_exc=ge_exc, gi_exc=gi_exc, ge_inh=ge_inh, gi_inh=gi_inh,
@@ -893,6 +923,8 @@ def present_until_responsive(
     state: DiehlCookState | None = None,
     normalize: bool = True,
     compiled: bool = False,
+    intensity: torch.Tensor | None = None,
+    max_retries: int | None = None,
 ) -> ResponsivePresentation:
     r"""Present a batch of images as the paper does, raising the intensity until they respond.
 
@@ -915,6 +947,10 @@ def present_until_responsive(
     state : the ``B`` copies' state (``None``: :func:`initial_state`).
     normalize : normalise the weights after each presentation when learning.
     compiled : use :func:`torch.compile` for the neuron update (:func:`present`).
+    intensity : ``(B,)`` starting intensity of each example (``None``: all
+        :data:`START_INTENSITY`), e.g. that of an example being shown again.
+    max_retries : at most this many presentations after the first (``None``:
+        ``params.max_retries``; ``0``: show each example once, whatever it evokes).
     """
     from neuro.plasticity.homeostasis import normalize_columns
 
@@ -924,11 +960,21 @@ def present_until_responsive(
     images = images.to(device=device, dtype=weights.dtype)
     if state is None:
         state = initial_state(params, batch, device=device, dtype=weights.dtype)
-    intensity = torch.full((batch,), START_INTENSITY, dtype=weights.dtype, device=device)
+    if max_retries is None:
+        max_retries = params.max_retries
+    if not isinstance(max_retries, int) or max_retries < 0:
+        raise ValueError(f"max_retries must be an integer >= 0, got {max_retries!r}")
+    if intensity is None:
+        intensity = torch.full((batch,), START_INTENSITY, dtype=weights.dtype, device=device)
+    else:
+        if tuple(intensity.shape) != (batch,):
+            raise ValueError(f"intensity must have shape ({batch},) (one value per image), got "
+                             f"{tuple(intensity.shape)}")
+        intensity = intensity.to(device=device, dtype=weights.dtype).clone()
     counts = torch.zeros((batch, params.n_exc), dtype=torch.int64, device=device)
     pending = torch.arange(batch, device=device)
     presentations = 0
-    for attempt in range(params.max_retries + 1):
+    for attempt in range(max_retries + 1):
         whole = pending.numel() == batch
         sub_state = state if whole else index_state(state, pending)
         rates = input_rates(images[pending], params, intensity[pending])
@@ -945,7 +991,7 @@ def present_until_responsive(
             state = DiehlCookState(*(s.index_copy(0, pending, r)
                                      for s, r in zip(state, rested, strict=True)))
         counts[pending] = pres.counts
-        if attempt == params.max_retries:
+        if attempt == max_retries:
             break
         quiet = pres.counts.sum(dim=1) < params.min_spikes
         if not bool(quiet.any()):

@@ -7,6 +7,20 @@ paper: one example at a time) with :func:`~neuro.diehl_cook.torch_network.presen
 a fixed function of ``seed`` and the epoch, and the Poisson generator's state is checkpointed, so
 a run resumed from a checkpoint gives the same weights as an uninterrupted one.
 
+Retries with batches (``defer_retries``, on by default for ``batch_size > 1``): an example that
+evokes fewer than ``min_spikes`` spikes is shown again at an intensity raised by
+``intensity_step`` (at most ``max_retries`` times), as in the paper, but as a member of the
+*next* batch (which takes that many fewer new images) instead of right away in a sub-batch of
+the quiet examples alone, whose 700 steps cost nearly as much as a full batch. What it changes:
+a retry is learned together with the next batch's new examples (their weight changes summed
+step by step, as for any copies of a batch) rather than alone right after its own batch, so it
+is learned one batch later, a batch may mix two epochs (retries of the last
+batch of an epoch join the first of the next; the examples still waiting at the end are shown
+in batches of their own), and ``samples_seen`` counts an example when it is first shown, so
+checkpoints and callbacks fall a few examples past multiples of their ``*_every``. The examples
+waiting are kept in the checkpoint, so resuming stays exact. With ``batch_size = 1`` nothing
+is deferred.
+
 Evaluation (:func:`evaluate_diehl_cook`) freezes learning (no STDP, no threshold adaptation),
 assigns each excitatory neuron a class from its responses to a labelled set and classifies
 another set (:mod:`neuro.diehl_cook.labels`).
@@ -29,6 +43,7 @@ from neuro.diehl_cook.labels import assign_labels as _assign_labels
 from neuro.diehl_cook.labels import classify
 from neuro.diehl_cook.params import DiehlCookParams, diehl_cook_params_for
 from neuro.diehl_cook.torch_network import (
+    START_INTENSITY,
     DiehlCookState,
     check_images,
     initial_state,
@@ -281,6 +296,7 @@ def train_diehl_cook(
     callback: Callable[[int, DiehlCookNetwork], None] | None = None,
     callback_every: int = 1000,
     compiled: bool = False,
+    defer_retries: bool | None = None,
 ) -> TrainResult:
     """Train a Diehl & Cook network without labels.
 
@@ -312,6 +328,12 @@ def train_diehl_cook(
     compiled : run the neuron update through :func:`torch.compile`
         (:func:`~neuro.diehl_cook.torch_network.diehl_cook_step`): the same results, about a
         third less time per step with batch 1 on a CPU, after a compilation of a minute or so.
+    defer_retries : show an example that evoked fewer than ``min_spikes`` spikes again (at its
+        raised intensity, up to ``max_retries`` times) as part of the *next* batch, which then
+        takes that many fewer new images, instead of right away in a sub-batch of the quiet
+        examples alone (a presentation of 700 steps for a few copies). ``None``: on when
+        ``batch_size > 1``; with ``batch_size = 1`` it is always off (the paper). See the
+        module docstring for what it changes.
 
     Returns
     -------
@@ -319,6 +341,9 @@ def train_diehl_cook(
     """
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if defer_retries is None:
+        defer_retries = batch_size > 1
+    defer_retries = bool(defer_retries) and batch_size > 1
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
     for name, every in (("checkpoint_every", checkpoint_every), ("callback_every", callback_every)):
@@ -346,6 +371,12 @@ def train_diehl_cook(
     samples_seen = 0
     run_key = {"seed": int(seed), "batch_size": batch_size, "n_images": n_used,
                "shuffle": bool(shuffle)}
+    if defer_retries:
+        run_key["defer_retries"] = True
+    # examples waiting to be shown again (defer_retries): image index, intensity, retries so far
+    pending_idx = torch.zeros(0, dtype=torch.int64)
+    pending_intensity = torch.zeros(0, dtype=torch.float64)
+    pending_tries = torch.zeros(0, dtype=torch.int64)
     if resume and checkpoint_path is not None and Path(checkpoint_path).exists():
         data = torch.load(Path(checkpoint_path), map_location="cpu", weights_only=True)
         if data.get("format") != _CHECKPOINT_FORMAT:
@@ -358,6 +389,9 @@ def train_diehl_cook(
         network.load_state_dict(data["network"])
         generator.set_state(data["generator"])
         samples_seen = int(data["samples_seen"])
+        if "pending" in data:
+            pending_idx, pending_intensity, pending_tries = (
+                data["pending"][k] for k in ("index", "intensity", "tries"))
 
     def save_checkpoint() -> None:
         if checkpoint_path is None:
@@ -368,6 +402,8 @@ def train_diehl_cook(
             "samples_seen": samples_seen,
             "network": network.state_dict(),
             "generator": generator.get_state(),
+            "pending": {"index": pending_idx, "intensity": pending_intensity,
+                        "tries": pending_tries},
         }, checkpoint_path)
 
     total = epochs * n_used
@@ -378,24 +414,40 @@ def train_diehl_cook(
     bar = _progress_bar(total, samples_seen, progress, "Diehl & Cook training")
     order_epoch, order = -1, torch.empty(0, dtype=torch.int64)
     try:
-        while samples_seen < total:
-            epoch, offset = divmod(samples_seen, n_used)
-            if epoch != order_epoch:
-                order_epoch, order = epoch, _epoch_order(n_used, seed, epoch, shuffle)
-            idx = order[offset:min(offset + batch_size, n_used)].to(device)
+        while samples_seen < total or pending_idx.numel():
+            new_idx = order[:0]
+            if samples_seen < total:
+                epoch, offset = divmod(samples_seen, n_used)
+                if epoch != order_epoch:
+                    order_epoch, order = epoch, _epoch_order(n_used, seed, epoch, shuffle)
+                take = batch_size - pending_idx.numel()
+                new_idx = order[offset:min(offset + take, n_used, offset + total - samples_seen)]
+            n_new = new_idx.numel()
+            idx = torch.cat([pending_idx, new_idx.cpu()])
             batch = idx.numel()
+            intensity = None
+            if defer_retries:
+                intensity = torch.cat([pending_intensity, torch.full(
+                    (n_new,), START_INTENSITY, dtype=torch.float64)])
             result = present_until_responsive(
-                network.weights, network.theta, flat[idx], params, learning=True,
+                network.weights, network.theta, flat[idx.to(device)], params, learning=True,
                 generator=generator, state=network.state_for(batch), compiled=compiled,
+                intensity=intensity, max_retries=0 if defer_retries else None,
             )
             network.weights, network.theta = result.weights, result.theta
             network.store_state(result.state)
             presentations += result.presentations
-            before, samples_seen = samples_seen, samples_seen + batch
-            bar.update(batch)
+            if defer_retries:
+                tries = torch.cat([pending_tries, torch.zeros(n_new, dtype=torch.int64)])
+                quiet = (result.counts.sum(dim=1) < params.min_spikes).cpu()
+                again = quiet & (tries < params.max_retries)
+                pending_idx, pending_tries = idx[again], tries[again] + 1
+                pending_intensity = intensity[again] + params.intensity_step
+            before, samples_seen = samples_seen, samples_seen + n_new
+            bar.update(n_new)
             bar.set_postfix(spikes=f"{float(result.counts.sum(1).float().mean()):.1f}",
                             intensity=f"{float(result.intensity.mean()):.2f}", refresh=False)
-            finished = samples_seen >= total
+            finished = samples_seen >= total and not pending_idx.numel()
             if samples_seen // checkpoint_every > before // checkpoint_every or finished:
                 save_checkpoint()
             if callback is not None and (
