@@ -3,6 +3,7 @@ batching, freezing, determinism, checkpoints, read-out, a small learning check, 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -464,3 +465,34 @@ def test_theta_decays_exactly_in_a_float32_network():
         assert not exc.any()
     expect = p.theta_init * math.exp(-200 * p.dt_ms / p.tau_theta_ms)
     torch.testing.assert_close(th, torch.full((2,), expect, dtype=F64), rtol=1e-12, atol=0)
+
+
+def test_deferred_retries_resume_exactly_while_examples_wait(tmp_path):
+    """Batched training defers the re-showing of unresponsive examples to the next batch; a run
+    interrupted while such examples wait resumes to the uninterrupted run's weights."""
+    p = dataclasses.replace(_pattern_params(), max_rate_hz=100.0)  # dim: some examples retry
+    images, _ = _pattern_images(8)
+    run = dict(epochs=1, batch_size=4, seed=3, progress=False)
+    deferred = train_diehl_cook(images, p, **run)
+    at_once = train_diehl_cook(images, p, **run, defer_retries=False)
+    assert not torch.equal(deferred.weights, at_once.weights)  # the option is in effect
+    single = dict(epochs=1, batch_size=1, seed=3, progress=False, n_samples=3)
+    assert torch.equal(train_diehl_cook(images, p, **single).weights,
+                       train_diehl_cook(images, p, **single, defer_retries=True).weights)
+
+    class Stop(Exception):
+        pass
+
+    def interrupt(seen, net):
+        if seen >= 12:
+            raise Stop
+
+    ckpt = tmp_path / "dc.pt"
+    with pytest.raises(Stop):
+        train_diehl_cook(images, p, **run, checkpoint_path=ckpt, checkpoint_every=4,
+                         callback=interrupt, callback_every=4)
+    waiting = torch.load(ckpt, weights_only=True)["pending"]["index"]
+    assert waiting.numel() > 0, "the test should stop while examples wait for their retry"
+    resumed = train_diehl_cook(images, p, **run, checkpoint_path=ckpt, resume=True)
+    assert torch.equal(resumed.weights, deferred.weights)
+    assert torch.equal(resumed.theta, deferred.theta)
