@@ -29,3 +29,20 @@ def _one_thread():
 def digits():
     """scikit-learn's digits split with seed 0; read-only in every test that uses it."""
     return load_digits(seed=0)
+
+
+@pytest.fixture(scope="session")
+def train_on_digits(digits):
+    """``train_on_digits(config, epochs=, lr=)``: a model of ``config`` trained briefly on the
+    digits (seed 0, Adam, batches of 32), in eval mode."""
+    from ann.models import build_model
+    from ann.training import TrainConfig, train
+
+    def trained(config, *, epochs: int, lr: float):
+        torch.manual_seed(0)
+        model = build_model(config)
+        train(model, digits.train, digits.val,
+              TrainConfig(epochs=epochs, lr=lr, batch_size=32), progress=False)
+        return model.eval()
+
+    return trained

@@ -25,7 +25,6 @@ from ann.activations import QCFS
 from ann.datasets import load_digits
 from ann.evaluation import evaluate
 from ann.models import CNNConfig, MLPConfig, build_model, macs, macs_per_layer
-from ann.training import TrainConfig, train
 from bridge.calibration import CalibrationError
 from bridge.conversion import (
     CONVERSION_STEPS,
@@ -50,36 +49,23 @@ from bridge.runners import SNNTorchNetwork, run
 TS = (8, 16, 32, 64, 128, 256)
 
 
-def _trained(config, digits, *, epochs: int, lr: float) -> nn.Sequential:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        torch.manual_seed(0)
-        model = build_model(config)
-        train(model, digits.train, digits.val,
-              TrainConfig(epochs=epochs, lr=lr, batch_size=32), progress=False)
-    finally:
-        torch.set_num_threads(previous)
-    return model.eval()
-
-
 @pytest.fixture(scope="module")
-def mlp(digits):
+def mlp(train_on_digits):
     config = MLPConfig(input_shape=(1, 8, 8), num_classes=10, hidden=(128,))
-    return _trained(config, digits, epochs=20, lr=2e-3)
+    return train_on_digits(config, epochs=20, lr=2e-3)
 
 
 @pytest.fixture(scope="module")
-def cnn_avg(digits):
+def cnn_avg(train_on_digits):
     config = CNNConfig(input_shape=(1, 8, 8), num_classes=10, channels=(8, 16), pooling="avg")
-    return _trained(config, digits, epochs=40, lr=1e-2)
+    return train_on_digits(config, epochs=40, lr=1e-2)
 
 
 @pytest.fixture(scope="module")
-def cnn_max_bn(digits):
+def cnn_max_bn(train_on_digits):
     config = CNNConfig(input_shape=(1, 8, 8), num_classes=10, channels=(8, 16), pooling="max",
                        batch_norm=True)
-    return _trained(config, digits, epochs=25, lr=2e-3)
+    return train_on_digits(config, epochs=25, lr=2e-3)
 
 
 def _with_random_batchnorm(model: nn.Module, images: torch.Tensor) -> nn.Module:

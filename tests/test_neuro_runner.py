@@ -19,10 +19,8 @@ import math
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
-from ann.models import CNNConfig, MLPConfig, build_model
-from ann.training import TrainConfig, train
+from ann.models import CNNConfig, MLPConfig
 from bridge.conversion import convert
 from bridge.diagnostics import accuracy_curve, operations_curve
 from bridge.graph import (
@@ -53,29 +51,16 @@ from neuro.simulation import simulate
 GRID = 2.0**-8
 
 
-def _trained(config, digits, *, epochs: int, lr: float) -> nn.Sequential:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        torch.manual_seed(0)
-        model = build_model(config)
-        train(model, digits.train, digits.val,
-              TrainConfig(epochs=epochs, lr=lr, batch_size=32), progress=False)
-    finally:
-        torch.set_num_threads(previous)
-    return model.eval()
-
-
 @pytest.fixture(scope="module")
-def mlp(digits):
-    return _trained(MLPConfig(input_shape=(1, 8, 8), num_classes=10, hidden=(32,)), digits,
+def mlp(train_on_digits):
+    return train_on_digits(MLPConfig(input_shape=(1, 8, 8), num_classes=10, hidden=(32,)),
                     epochs=6, lr=3e-3)
 
 
 @pytest.fixture(scope="module")
-def cnn(digits):
+def cnn(train_on_digits):
     config = CNNConfig(input_shape=(1, 8, 8), num_classes=10, channels=(4, 8), pooling="avg")
-    return _trained(config, digits, epochs=8, lr=1e-2)
+    return train_on_digits(config, epochs=8, lr=1e-2)
 
 
 def _dyadic(graph: SpikingGraph) -> SpikingGraph:
@@ -345,8 +330,8 @@ def test_if_model_integrates_exactly_with_a_strict_threshold():
 
 
 @pytest.fixture(scope="module")
-def tiny_mlp(digits):
-    return _trained(MLPConfig(input_shape=(1, 8, 8), num_classes=10, hidden=(16, 16)), digits,
+def tiny_mlp(train_on_digits):
+    return train_on_digits(MLPConfig(input_shape=(1, 8, 8), num_classes=10, hidden=(16, 16)),
                     epochs=4, lr=5e-3)
 
 
