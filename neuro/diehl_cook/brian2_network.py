@@ -87,19 +87,16 @@ so later calls work). Brian2 computes in float64.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import shutil
-import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from neuro.diehl_cook.params import DiehlCookParams
 from neuro.diehl_cook.torch_network import START_INTENSITY
-from neuro.engines.brian2_engine import TARGETS
+from neuro.engines.brian2_engine import brian2_target
 from neuro.models._common import STEP_TOLERANCE
 
 __all__ = ["Brian2DiehlCookRun", "run_diehl_cook_brian2"]
@@ -155,37 +152,6 @@ class Brian2DiehlCookRun(NamedTuple):
 
 
 # --------------------------------------------------------------------------- device handling
-
-
-@contextlib.contextmanager
-def _brian2_target(target: str, directory: str | None) -> Iterator[str | None]:
-    """Select ``target`` for the objects built inside; restore runtime / the previous codegen
-    target afterwards. Yields the standalone project directory (a temporary one unless given,
-    removed afterwards) or ``None``."""
-    import brian2 as b2
-    from brian2.devices.device import get_device, set_device
-
-    if target not in TARGETS:
-        raise ValueError(f"Unknown Brian2 target {target!r}; choose one of {TARGETS}.")
-    if target != "cpp_standalone":
-        old = b2.prefs.codegen.target
-        b2.prefs.codegen.target = target
-        try:
-            yield None
-        finally:
-            b2.prefs.codegen.target = old
-        return
-    tmpdir = None
-    if directory is None:
-        tmpdir = directory = tempfile.mkdtemp(prefix="spikebridge_diehl_cook_")
-    set_device("cpp_standalone", directory=directory, build_on_run=False)
-    try:
-        yield directory
-    finally:
-        get_device().reinit()
-        set_device("runtime")
-        if tmpdir is not None:
-            shutil.rmtree(tmpdir, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -508,7 +474,7 @@ def run_diehl_cook_brian2(
         raise ValueError(f"theta must have shape ({p.n_exc},), got {th0.shape}")
     start = _initial_state(p, state)
 
-    with _brian2_target(target, brian2_directory) as directory:
+    with brian2_target(target, brian2_directory, prefix="spikebridge_diehl_cook_") as directory:
         b2.seed(seed)
         clock_dt = p.dt_ms * ms
         t_present = p.t_present_ms * ms

@@ -49,11 +49,13 @@ later calls work). Brian2 simulates one trial per run, in float64.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -72,7 +74,7 @@ from neuro.network import (
 from neuro.records import SimulationResult, SpikeRecord, StateRecord
 from neuro.synapses import propagators
 
-__all__ = ["run_brian2", "TARGETS"]
+__all__ = ["run_brian2", "brian2_target", "TARGETS"]
 
 TARGETS = ("cython", "numpy", "cpp_standalone")
 
@@ -102,6 +104,43 @@ def _our_unit(dim) -> tuple[Any, str]:
             return unit, name
     raise ValueError(f"Brian2 engine: no unit of ours for Brian2 dimension {dim}.")
 
+
+
+@contextlib.contextmanager
+def brian2_target(target: str, directory: str | None = None, *, clean: bool = True,
+                  prefix: str = "spikebridge_brian2_") -> Iterator[str | None]:
+    """Build the Brian2 objects created inside for ``target``; put Brian2 back afterwards.
+
+    Runtime targets (``"numpy"``, ``"cython"``) set ``prefs.codegen.target`` and restore the
+    previous value; ``"cpp_standalone"`` selects the standalone device (``build_on_run=False``)
+    in ``directory`` (a temporary one unless given, removed afterwards when ``clean``), yields
+    that directory, and afterwards reinitialises the device and returns to runtime mode.
+    Runtime targets yield ``None``.
+    """
+    import brian2 as b2
+    from brian2.devices.device import get_device, set_device
+
+    if target not in TARGETS:
+        raise ValueError(f"Unknown Brian2 target {target!r}; choose one of {TARGETS}.")
+    if target != "cpp_standalone":
+        old = b2.prefs.codegen.target
+        b2.prefs.codegen.target = target
+        try:
+            yield None
+        finally:
+            b2.prefs.codegen.target = old
+        return
+    tmpdir = None
+    if directory is None:
+        tmpdir = directory = tempfile.mkdtemp(prefix=prefix)
+    set_device("cpp_standalone", directory=directory, build_on_run=False)
+    try:
+        yield directory
+    finally:
+        get_device().reinit()
+        set_device("runtime")
+        if tmpdir is not None and clean:
+            shutil.rmtree(tmpdir, ignore_errors=True)
 
 def run_brian2(
     network: Network,
@@ -142,7 +181,6 @@ def run_brian2(
     SimulationResult with ``engine="brian2:<target>"``.
     """
     import brian2 as b2
-    from brian2.devices.device import get_device, set_device
 
     if target not in TARGETS:
         raise ValueError(f"Unknown Brian2 target {target!r}; choose one of {TARGETS}.")
@@ -153,27 +191,10 @@ def run_brian2(
     dt = float(network.dt_ms)
     n_steps = network.n_steps(duration_ms)
     standalone = target == "cpp_standalone"
-    tmpdir = None
-    old_target = b2.prefs.codegen.target
-    if standalone:
-        directory = brian2_directory
-        if directory is None:
-            tmpdir = directory = tempfile.mkdtemp(prefix="spikebridge_brian2_")
-        set_device("cpp_standalone", directory=directory, build_on_run=False)
-    else:
-        b2.prefs.codegen.target = target
-    try:
+    with brian2_target(target, brian2_directory, clean=clean) as directory:
         result, run_s, compile_s, t_setup = _build_and_run(
             b2, network, connectome, dt, n_steps, seed, progress, standalone,
-            directory if standalone else None, learning, reward)
-    finally:
-        if standalone:
-            get_device().reinit()
-            set_device("runtime")
-            if tmpdir is not None and clean:
-                shutil.rmtree(tmpdir, ignore_errors=True)
-        else:
-            b2.prefs.codegen.target = old_target
+            directory, learning, reward)
     t_end = time.perf_counter()
     if timings is not None:
         timings.update(build_s=t_built - t_start, setup_s=t_setup - t_built, run_s=run_s,
