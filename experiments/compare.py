@@ -129,9 +129,9 @@ _POSITIVE = ("epochs", "lr", "batch_size", "n_calib", "snn_T", "T_max", "surroga
              "surrogate_T_max", "surrogate_epochs", "surrogate_lr", "surrogate_batch_size",
              "surrogate_tau_ms", "stdp_n_exc", "stdp_epochs", "stdp_batch_size",
              "stdp_curve_points", "stdp_curve_images", "stdp_ops_images", "hebbian_units",
-             "hebbian_epochs", "hebbian_batch_size", "hebbian_eps0", "hebbian_readout_epochs",
-             "snn_batch_size")
+             "hebbian_eps0", "hebbian_readout_epochs", "snn_batch_size")
 _POSITIVE_OR_NONE = ("train_limit", "test_limit", "stdp_samples", "stdp_n_assign",
+                     "hebbian_epochs", "hebbian_batch_size",
                      "stdp_max_rate_hz", "n_test", "torch_threads")
 
 
@@ -208,8 +208,13 @@ class CompareConfig(ExperimentConfig):
     hebbian_k: int = Field(default=2, validate_default=True)
     hebbian_delta: float = 0.4
     hebbian_p: float = 3.0
-    hebbian_epochs: int = 200
-    hebbian_batch_size: int = 20
+    hebbian_epochs: int | None = None
+    """Hebbian epochs; ``None``: 200 on the digits, 60 elsewhere. On Fashion-MNIST (20,000
+    training images, seed 0) longer training made the features worse: validation accuracy
+    81.6 % after 60 epochs against 65.3 % after 200 (minibatches of 100; of 20: 73.9 % and
+    65.2 %)."""
+    hebbian_batch_size: int | None = None
+    """Images per Hebbian update; ``None``: 20 on the digits, 100 elsewhere (see above)."""
     hebbian_eps0: float = 0.04
     """Largest weight change of a minibatch in the first Hebbian epoch. With the reference
     code's 0.02 and minibatches of 100, the 12 minibatches an epoch of the digits gives left
@@ -593,10 +598,13 @@ class _Learners:
 
     def hebbian(self) -> dict[str, Any]:
         config, ctx, data = self.config, self.ctx, self.data
+        digits = config.dataset == "digits"
+        epochs = config.hebbian_epochs or (200 if digits else 60)
+        batch_size = config.hebbian_batch_size or (20 if digits else 100)
         params = KrotovHopfieldParams(hidden_units=config.hebbian_units, p=config.hebbian_p,
                                       k=config.hebbian_k, delta=config.hebbian_delta,
-                                      epochs=config.hebbian_epochs, eps0=config.hebbian_eps0,
-                                      batch_size=config.hebbian_batch_size)
+                                      epochs=epochs, eps0=config.hebbian_eps0,
+                                      batch_size=batch_size)
         readout = TrainConfig(lr=1e-2, epochs=config.hebbian_readout_epochs, batch_size=100,
                               monitor="val_accuracy", seed=ctx.seed)
         center = config.dataset != "digits" if config.hebbian_center is None \
