@@ -281,7 +281,8 @@ def _build_and_run(b2, network: Network, connectome: Connectome, dt: float, n_st
             terms.append("I_ext")
         if varying is not None:
             name = f"I_ext_ta_{pop.name}"
-            namespace[name] = TimedArray(varying * pA, dt=clock_dt)
+            # a fixed name keeps the generated code, and so Cython's cache, the same between runs
+            namespace[name] = TimedArray(varying * pA, dt=clock_dt, name=name)
             terms.append(f"{name}(t, i)")
         lines.append(f"I_in = {' + '.join(terms) if terms else '0*amp'} : amp (constant over dt)")
         threshold, reset = eqs.threshold, eqs.reset
@@ -322,7 +323,7 @@ def _build_and_run(b2, network: Network, connectome: Connectome, dt: float, n_st
                 group = b2.PoissonGroup(inp.n, rates=rates * Hz, dt=clock_dt,
                                         name=f"in_{inp.name}")
             else:
-                ta = TimedArray(rates * Hz, dt=clock_dt)
+                ta = TimedArray(rates * Hz, dt=clock_dt, name=f"rates_ta_{inp.name}")
                 group = b2.PoissonGroup(inp.n, rates=f"rates_ta_{inp.name}(t, i)",
                                         dt=clock_dt, name=f"in_{inp.name}",
                                         namespace={f"rates_ta_{inp.name}": ta})
@@ -597,7 +598,7 @@ def _brian2_reward(b2, network: Network, groups: dict, plastic_syn: dict, reward
             if rule.baseline_mode == "running":
                 baseline += rule.baseline_alpha * signal[step]
         name = f"reward_ta_{k}"
-        s.namespace[name] = b2.TimedArray(signal, dt=clock_dt)
+        s.namespace[name] = b2.TimedArray(signal, dt=clock_dt, name=name)
         s.run_regularly(f"reward_signal = {name}(t)", dt=clock_dt, when="after_synapses",
                         order=-1, name=f"{s.name}_reward_signal")
     return objects
