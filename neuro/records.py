@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["SpikeRecord", "StateRecord", "SimulationResult"]
+__all__ = ["SpikeRecord", "StateRecord", "SimulationResult", "spikes_from_hits",
+           "rates_from_hits"]
 
 
 @dataclass(frozen=True)
@@ -103,3 +104,23 @@ class SimulationResult:
     wall_time_s: float = float("nan")
     weights: dict[str, np.ndarray] = field(default_factory=dict)
     theta: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def spikes_from_hits(population: str, n: int, batch: int, n_steps: int, dt_ms: float,
+                     step: np.ndarray, trial: np.ndarray, neuron: np.ndarray) -> SpikeRecord:
+    """A :class:`SpikeRecord` from unordered spikes given as step, trial and neuron indices
+    (sorted by trial, then time, then neuron)."""
+    order = np.lexsort((neuron, step, trial))
+    return SpikeRecord(
+        population=population, n_neurons=n, batch_size=batch, duration_ms=n_steps * dt_ms,
+        dt_ms=dt_ms, trial=trial[order].astype(np.int64),
+        neuron=neuron[order].astype(np.int64), time_ms=step[order] * dt_ms)
+
+
+def rates_from_hits(n: int, batch: int, n_steps: int, dt_ms: float, step: np.ndarray,
+                    trial: np.ndarray) -> np.ndarray:
+    """Population rate (Hz) per trial and step, ``(batch, n_steps)``, from spikes given as step
+    and trial indices of a population of ``n`` neurons."""
+    counts = np.zeros((batch, n_steps))
+    np.add.at(counts, (trial, step), 1.0)
+    return counts / n / (dt_ms / 1000.0)

@@ -107,7 +107,13 @@ from neuro.plasticity.homeostasis import (
     adaptive_threshold_step,
     effective_threshold,
 )
-from neuro.records import SimulationResult, SpikeRecord, StateRecord
+from neuro.records import (
+    SimulationResult,
+    SpikeRecord,
+    StateRecord,
+    rates_from_hits,
+    spikes_from_hits,
+)
 from neuro.synapses import Synapse, propagators
 
 __all__ = ["run_torch", "choose_propagation"]
@@ -1100,15 +1106,9 @@ def run_torch(
         sel = (hits[:, 2] >= off) & (hits[:, 2] < off + n)
         step_i, trial, neuron = hits[sel, 0], hits[sel, 1], hits[sel, 2] - off
         if isinstance(mon, SpikeMonitor):
-            order = np.lexsort((neuron, step_i, trial))
-            spikes_out[name] = SpikeRecord(
-                population=name, n_neurons=n, batch_size=B, duration_ms=n_steps * dt,
-                dt_ms=dt, trial=trial[order].astype(np.int64),
-                neuron=neuron[order].astype(np.int64), time_ms=step_i[order] * dt)
+            spikes_out[name] = spikes_from_hits(name, n, B, n_steps, dt, step_i, trial, neuron)
         else:
-            counts = np.zeros((B, n_steps))
-            np.add.at(counts, (trial, step_i), 1.0)
-            rates_out[name] = counts / n / (dt / 1000.0)
+            rates_out[name] = rates_from_hits(n, B, n_steps, dt, step_i, trial)
     states_out: dict[str, StateRecord] = {}
     for mon, _, _, buf, neurons in state_mons:
         key = f"{mon.population}.{mon.variable}"

@@ -709,7 +709,7 @@ def run_fused(network: Network, duration_ms: float, *, batch_size: int = 1, seed
         SpikeGeneratorInput,
         SpikeMonitor,
     )
-    from neuro.records import SimulationResult, SpikeRecord
+    from neuro.records import SimulationResult, rates_from_hits, spikes_from_hits
 
     t_start = time.perf_counter()
     device = torch.device(device)
@@ -1094,15 +1094,9 @@ def run_fused(network: Network, duration_ms: float, *, batch_size: int = 1, seed
         sel = (hits[:, 2] >= off) & (hits[:, 2] < off + n)
         step_i, trial, neuron = hits[sel, 0], hits[sel, 1], hits[sel, 2] - off
         if isinstance(mon, SpikeMonitor):
-            order = np.lexsort((neuron, step_i, trial))
-            spikes_out[name] = SpikeRecord(
-                population=name, n_neurons=n, batch_size=B, duration_ms=n_steps * dt,
-                dt_ms=dt, trial=trial[order].astype(np.int64),
-                neuron=neuron[order].astype(np.int64), time_ms=step_i[order] * dt)
+            spikes_out[name] = spikes_from_hits(name, n, B, n_steps, dt, step_i, trial, neuron)
         else:
-            counts = np.zeros((B, n_steps))
-            np.add.at(counts, (trial, step_i), 1.0)
-            rates_out[name] = counts / n / (dt / 1000.0)
+            rates_out[name] = rates_from_hits(n, B, n_steps, dt, step_i, trial)
     weights = {p["name"]: ps[0][:, :p["S"]].detach().cpu().numpy().astype(np.float64)
                for p, ps in zip(plastic, pstates, strict=True)}
     states_out = {}
