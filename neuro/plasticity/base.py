@@ -57,6 +57,8 @@ from typing import Any, Literal, NamedTuple
 
 import torch
 
+from neuro.models._common import check_dt_positive
+
 __all__ = [
     "BatchReduce",
     "Interaction",
@@ -244,6 +246,35 @@ def check_state_shape(name: str, tensor: torch.Tensor, shape: tuple[int, ...]) -
         raise ValueError(f"{name} has shape {tuple(tensor.shape)}, expected {shape}")
 
 
+def check_state_shapes(name: str, state: Any, shapes: dict[str, tuple[int, ...]]) -> None:
+    """:func:`check_state_shape` for several fields of a state ``NamedTuple``; the errors name
+    the field as ``<name>.<field>`` (e.g. ``traces.a_pre``)."""
+    for field_name, shape in shapes.items():
+        check_state_shape(f"{name}.{field_name}", getattr(state, field_name), shape)
+
+
+def check_step_inputs(
+    pre: torch.Tensor,
+    post: torch.Tensor,
+    weights: torch.Tensor,
+    dt_ms: float | None,
+    batch_reduce: str,
+    lr_scale: float,
+    what: str = "spikes",
+) -> tuple[int, int, int]:
+    """Validate the arguments every rule's step shares and return ``(batch, n_pre, n_post)``.
+
+    In order: ``dt_ms > 0`` (skipped when ``None``, for steps without a time step), then
+    ``batch_reduce``, ``lr_scale`` and the shapes (:func:`check_shapes`; ``what`` names ``pre``
+    and ``post`` in its errors, ``"spikes"`` or ``"rates"``).
+    """
+    if dt_ms is not None:
+        check_dt_positive(dt_ms)
+    check_batch_reduce(batch_reduce)
+    check_lr_scale(lr_scale)
+    return check_shapes(pre, post, weights, what)
+
+
 def as_float(spikes: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """Spikes (bool or 0/1) as the dtype and device of ``like``."""
     return spikes.to(dtype=like.dtype, device=like.device)
@@ -334,6 +365,22 @@ def brian2_weight_unit(w_unit: str) -> tuple[Any, str]:
         raise ValueError(f"w_unit must be '1' or the name of a Brian2 unit, got {w_unit!r}")
     # model strings need the base unit of the dimension ("siemens" for nS)
     return unit, repr(b2.get_unit(unit.dim))
+
+
+def brian2_trace_bump(interaction: str) -> str:
+    """How a Brian2 trace jumps on its neuron's spike, as in :func:`bump`: ``"+= 1"``
+    (``"all_to_all"``) or ``"= 1"`` (``"nearest"``); written after the trace's name."""
+    return "+= 1" if interaction == "all_to_all" else "= 1"
+
+
+def brian2_weight_dependence(weight_dependence: str) -> tuple[str, str]:
+    r"""The factors :math:`g_-(w)`, :math:`g_+(w)` of depression and potentiation as Brian2 code
+    to append to the amplitude: none for ``"additive"``; the soft bounds
+    :math:`(w - w_{min})/(w_{max} - w_{min})` and :math:`(w_{max} - w)/(w_{max} - w_{min})` for
+    ``"multiplicative"`` (:func:`pair_weight_change`)."""
+    if weight_dependence == "additive":
+        return "", ""
+    return "*(w - w_min)/(w_max - w_min)", "*(w_max - w)/(w_max - w_min)"
 
 
 def brian2_clip(expression: str) -> str:

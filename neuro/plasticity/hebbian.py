@@ -20,7 +20,6 @@ from typing import NamedTuple
 import torch
 
 from neuro.models._common import (
-    check_dt_positive,
     check_finite,
     check_non_negative,
     check_positive,
@@ -29,10 +28,9 @@ from neuro.models._common import (
 )
 from neuro.plasticity.base import (
     as_float,
-    check_batch_reduce,
-    check_lr_scale,
-    check_shapes,
     check_state_shape,
+    check_state_shapes,
+    check_step_inputs,
     outer,
 )
 
@@ -50,13 +48,6 @@ __all__ = [
     "bcm_spiking_initial_state",
     "bcm_spiking_step",
 ]
-
-
-def _checked(x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor, batch_reduce: str,
-             lr_scale: float) -> None:
-    check_batch_reduce(batch_reduce)
-    check_lr_scale(lr_scale)
-    check_shapes(x, y, weights, what="rates")
 
 
 def _sum_over_batch(per_trial_vector: torch.Tensor, weights: torch.Tensor,
@@ -119,7 +110,7 @@ def hebbian_step(
     -------
     delta_w : same shape as ``weights``.
     """
-    _checked(x, y, weights, batch_reduce, lr_scale)
+    check_step_inputs(x, y, weights, None, batch_reduce, lr_scale, what="rates")
     if not learning or lr_scale == 0:
         return torch.zeros_like(weights)
     x, y = as_float(x, weights), as_float(y, weights)
@@ -161,7 +152,7 @@ def oja_step(
 
     Parameters and returns as :func:`hebbian_step` with :class:`OjaParams`.
     """
-    _checked(x, y, weights, batch_reduce, lr_scale)
+    check_step_inputs(x, y, weights, None, batch_reduce, lr_scale, what="rates")
     if not learning or lr_scale == 0:
         return torch.zeros_like(weights)
     x, y = as_float(x, weights), as_float(y, weights)
@@ -208,7 +199,7 @@ def sanger_step(
 
     Parameters and returns as :func:`hebbian_step` with :class:`SangerParams`.
     """
-    _checked(x, y, weights, batch_reduce, lr_scale)
+    check_step_inputs(x, y, weights, None, batch_reduce, lr_scale, what="rates")
     if not learning or lr_scale == 0:
         return torch.zeros_like(weights)
     x, y = as_float(x, weights), as_float(y, weights)
@@ -283,8 +274,7 @@ def bcm_step(
     delta_w : same shape as ``weights``.
     new_theta : ``(batch, n_post)``.
     """
-    check_dt_positive(dt_ms)
-    _checked(x, y, weights, batch_reduce, lr_scale)
+    check_step_inputs(x, y, weights, dt_ms, batch_reduce, lr_scale, what="rates")
     check_state_shape("theta", theta, tuple(y.shape))
     x, y = as_float(x, weights), as_float(y, weights)
     new_theta = relax(theta, y * y / params.y0, decay_factor(dt_ms, params.tau_theta))
@@ -364,12 +354,11 @@ def bcm_spiking_step(
     :math:`\bar y`; then :math:`\Delta w = \eta\,\Delta t\, \bar x \bar y (\bar y - \theta)` and
     :math:`\theta` relaxes towards :math:`\bar y^2/y_0`.
     """
-    check_dt_positive(dt_ms)
-    batch, n_pre, n_post = check_shapes(pre_spikes, post_spikes, weights)
-    check_state_shape("state.x_bar", state.x_bar, (batch, n_pre))
-    check_state_shape("state.y_bar", state.y_bar, (batch, n_post))
-    pre = as_float(pre_spikes, weights)
-    post = as_float(post_spikes, weights)
+    batch, n_pre, n_post = check_step_inputs(
+        pre_spikes, post_spikes, weights, dt_ms, batch_reduce, lr_scale
+    )
+    check_state_shapes("state", state, {"x_bar": (batch, n_pre), "y_bar": (batch, n_post)})
+    pre, post = as_float(pre_spikes, weights), as_float(post_spikes, weights)
     x_bar = state.x_bar * decay_factor(dt_ms, params.tau_pre) + pre * (1000.0 / params.tau_pre)
     y_bar = state.y_bar * decay_factor(dt_ms, params.tau_post) + post * (1000.0 / params.tau_post)
     rate_params = BCMParams(eta=params.eta * dt_ms, tau_theta=params.tau_theta, y0=params.y0)

@@ -35,20 +35,20 @@ from typing import Literal, NamedTuple
 
 import torch
 
-from neuro.models._common import check_dt_positive, check_non_negative, check_positive, decay_factor
+from neuro.models._common import check_non_negative, check_positive, decay_factor
 from neuro.plasticity.base import (
     Brian2Plasticity,
     Interaction,
     as_float,
     brian2_clip,
+    brian2_trace_bump,
     brian2_weight_unit,
-    check_batch_reduce,
     check_bounds,
     check_choice,
     check_finite_floats,
-    check_lr_scale,
-    check_shapes,
     check_state_shape,
+    check_state_shapes,
+    check_step_inputs,
     reduce_batch,
 )
 from neuro.plasticity.stdp import PairTraces, pair_events
@@ -178,16 +178,16 @@ def rstdp_step(
     delta_w : same shape as ``weights``.
     new_state : :class:`RSTDPState`.
     """
-    check_dt_positive(dt_ms)
-    check_batch_reduce(batch_reduce)
-    check_lr_scale(lr_scale)
-    batch, n_pre, n_post = check_shapes(pre_spikes, post_spikes, weights)
-    check_state_shape("state.a_pre", state.a_pre, (batch, n_pre))
-    check_state_shape("state.a_post", state.a_post, (batch, n_post))
-    check_state_shape("state.eligibility", state.eligibility, (batch, n_pre, n_post))
-    check_state_shape("state.baseline", state.baseline, (batch,))
-    pre = as_float(pre_spikes, weights)
-    post = as_float(post_spikes, weights)
+    batch, n_pre, n_post = check_step_inputs(
+        pre_spikes, post_spikes, weights, dt_ms, batch_reduce, lr_scale
+    )
+    check_state_shapes("state", state, {
+        "a_pre": (batch, n_pre),
+        "a_post": (batch, n_post),
+        "eligibility": (batch, n_pre, n_post),
+        "baseline": (batch,),
+    })
+    pre, post = as_float(pre_spikes, weights), as_float(post_spikes, weights)
     p = params
     depression, potentiation, traces = pair_events(
         pre, post, PairTraces(state.a_pre, state.a_post), p.tau_plus, p.tau_minus,
@@ -236,7 +236,7 @@ def rstdp_brian2(
     import brian2 as b2
 
     unit, unit_name = brian2_weight_unit(w_unit)
-    reset = "+= 1" if params.interaction == "all_to_all" else "= 1"
+    reset = brian2_trace_bump(params.interaction)
     model = (
         "dapre/dt = -apre/tau_plus : 1 (event-driven)\n"
         "dapost/dt = -apost/tau_minus : 1 (event-driven)\n"

@@ -44,7 +44,7 @@ from typing import NamedTuple
 
 import torch
 
-from neuro.models._common import check_dt_positive, check_non_negative, check_positive, decay_factor
+from neuro.models._common import check_non_negative, check_positive, decay_factor
 from neuro.plasticity.base import (
     Brian2Plasticity,
     Interaction,
@@ -52,15 +52,15 @@ from neuro.plasticity.base import (
     WeightDependence,
     as_float,
     brian2_clip,
+    brian2_trace_bump,
+    brian2_weight_dependence,
     brian2_weight_unit,
     bump,
-    check_batch_reduce,
     check_bounds,
     check_choice,
     check_finite_floats,
-    check_lr_scale,
-    check_shapes,
-    check_state_shape,
+    check_state_shapes,
+    check_step_inputs,
     pair_weight_change,
 )
 
@@ -202,14 +202,11 @@ def stdp_pair_step(
     delta_w : same shape as ``weights``.
     new_traces : :class:`PairTraces`.
     """
-    check_dt_positive(dt_ms)
-    check_batch_reduce(batch_reduce)
-    check_lr_scale(lr_scale)
-    batch, n_pre, n_post = check_shapes(pre_spikes, post_spikes, weights)
-    check_state_shape("traces.a_pre", traces.a_pre, (batch, n_pre))
-    check_state_shape("traces.a_post", traces.a_post, (batch, n_post))
-    pre = as_float(pre_spikes, weights)
-    post = as_float(post_spikes, weights)
+    batch, n_pre, n_post = check_step_inputs(
+        pre_spikes, post_spikes, weights, dt_ms, batch_reduce, lr_scale
+    )
+    check_state_shapes("traces", traces, {"a_pre": (batch, n_pre), "a_post": (batch, n_post)})
+    pre, post = as_float(pre_spikes, weights), as_float(post_spikes, weights)
     depression, potentiation, new_traces = pair_events(
         pre, post, traces, params.tau_plus, params.tau_minus, params.interaction, dt_ms
     )
@@ -247,12 +244,8 @@ def stdp_pair_brian2(
     import brian2 as b2
 
     unit, unit_name = brian2_weight_unit(w_unit)
-    reset = "+= 1" if params.interaction == "all_to_all" else "= 1"
-    if params.weight_dependence == "additive":
-        g_minus = g_plus = ""
-    else:
-        g_minus = "*(w - w_min)/(w_max - w_min)"
-        g_plus = "*(w_max - w)/(w_max - w_min)"
+    reset = brian2_trace_bump(params.interaction)
+    g_minus, g_plus = brian2_weight_dependence(params.weight_dependence)
     model = (
         "dapre/dt = -apre/tau_plus : 1 (event-driven)\n"
         "dapost/dt = -apost/tau_minus : 1 (event-driven)\n"

@@ -54,7 +54,7 @@ from typing import NamedTuple
 
 import torch
 
-from neuro.models._common import check_dt_positive, check_non_negative, check_positive, decay_factor
+from neuro.models._common import check_non_negative, check_positive, decay_factor
 from neuro.plasticity.base import (
     Brian2Plasticity,
     Interaction,
@@ -62,13 +62,13 @@ from neuro.plasticity.base import (
     WeightDependence,
     as_float,
     brian2_clip,
+    brian2_trace_bump,
+    brian2_weight_dependence,
     brian2_weight_unit,
     bump,
-    check_batch_reduce,
     check_finite_floats,
-    check_lr_scale,
-    check_shapes,
-    check_state_shape,
+    check_state_shapes,
+    check_step_inputs,
     pair_weight_change,
 )
 from neuro.plasticity.stdp import check_weight_dependence
@@ -215,16 +215,14 @@ def stdp_triplet_step(
     :class:`TripletTraces` and :class:`TripletSTDPParams`; ``lr_scale`` multiplies the four
     amplitudes.
     """
-    check_dt_positive(dt_ms)
-    check_batch_reduce(batch_reduce)
-    check_lr_scale(lr_scale)
-    batch, n_pre, n_post = check_shapes(pre_spikes, post_spikes, weights)
-    for name in ("r1", "r2"):
-        check_state_shape(f"traces.{name}", getattr(traces, name), (batch, n_pre))
-    for name in ("o1", "o2"):
-        check_state_shape(f"traces.{name}", getattr(traces, name), (batch, n_post))
-    pre = as_float(pre_spikes, weights)
-    post = as_float(post_spikes, weights)
+    batch, n_pre, n_post = check_step_inputs(
+        pre_spikes, post_spikes, weights, dt_ms, batch_reduce, lr_scale
+    )
+    pre_shape, post_shape = (batch, n_pre), (batch, n_post)
+    check_state_shapes(
+        "traces", traces, {"r1": pre_shape, "r2": pre_shape, "o1": post_shape, "o2": post_shape}
+    )
+    pre, post = as_float(pre_spikes, weights), as_float(post_spikes, weights)
     p = params
     r1 = traces.r1 * decay_factor(dt_ms, p.tau_plus)
     r2 = traces.r2 * decay_factor(dt_ms, p.tau_x)
@@ -265,12 +263,8 @@ def stdp_triplet_brian2(
     import brian2 as b2
 
     unit, unit_name = brian2_weight_unit(w_unit)
-    reset = "+= 1" if params.interaction == "all_to_all" else "= 1"
-    if params.weight_dependence == "additive":
-        g_minus = g_plus = ""
-    else:
-        g_minus = "*(w - w_min)/(w_max - w_min)"
-        g_plus = "*(w_max - w)/(w_max - w_min)"
+    reset = brian2_trace_bump(params.interaction)
+    g_minus, g_plus = brian2_weight_dependence(params.weight_dependence)
     model = (
         "dr1/dt = -r1/tau_plus : 1 (event-driven)\n"
         "dr2/dt = -r2/tau_x : 1 (event-driven)\n"
