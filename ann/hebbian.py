@@ -74,7 +74,7 @@ from tqdm.auto import tqdm
 
 from ann.datasets import Split
 from ann.evaluation import Evaluation, evaluate
-from ann.serialization import atomic_torch_save
+from ann.serialization import atomic_torch_save, read_checkpoint
 from ann.training import TrainConfig, TrainResult, epoch_generator, train
 
 if TYPE_CHECKING:
@@ -280,17 +280,7 @@ def _data_fingerprint(data: torch.Tensor) -> dict[str, Any]:
 def _load_hebbian_checkpoint(
     path: Path, params: KrotovHopfieldParams, seed: int, fingerprint: dict[str, Any]
 ) -> dict[str, Any]:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for corrupt or foreign files
-        raise ValueError(
-            f"cannot read Hebbian checkpoint {path} ({type(error).__name__}: {error}); "
-            "delete it to start afresh"
-        ) from error
-    if not isinstance(state, dict) or state.get("format") != HEBBIAN_CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a spikebridge Hebbian checkpoint")
-    if state.get("version") != _CHECKPOINT_VERSION:
-        raise ValueError(f"{path}: unsupported checkpoint version {state.get('version')!r}")
+    state = read_checkpoint(path, HEBBIAN_CHECKPOINT_FORMAT, _CHECKPOINT_VERSION, "Hebbian")
     saved = dict(state["params"])
     if saved != params.to_dict():
         changed = sorted(k for k, v in params.to_dict().items() if saved.get(k) != v)

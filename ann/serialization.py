@@ -28,6 +28,7 @@ __all__ = [
     "MODEL_FORMAT_VERSION",
     "ModelFileError",
     "atomic_torch_save",
+    "read_checkpoint",
     "save_model",
     "load_model",
 ]
@@ -63,6 +64,34 @@ def atomic_torch_save(obj: Any, path: Path | str) -> None:
         # Remove the temporary file on any failure, including KeyboardInterrupt.
         Path(tmp_name).unlink(missing_ok=True)
         raise
+
+
+def read_checkpoint(
+    path: Path | str,
+    file_format: str,
+    version: int,
+    what: str,
+    map_location: str | torch.device = "cpu",
+) -> dict[str, Any]:
+    """Read a checkpoint written with :func:`atomic_torch_save` (``torch.load(weights_only=True)``)
+    and check that its ``"format"`` entry is ``file_format`` and its ``"version"`` is ``version``.
+
+    Raises ``ValueError`` naming ``path`` and the kind of checkpoint (``what``, e.g.
+    ``"training"``) when the file cannot be read (delete it to start afresh), is not such a
+    checkpoint, or has another version.
+    """
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # torch raises many types for corrupt or foreign files
+        raise ValueError(
+            f"cannot read {what} checkpoint {path} ({type(error).__name__}: {error}); "
+            "delete it to start afresh"
+        ) from error
+    if not isinstance(state, dict) or state.get("format") != file_format:
+        raise ValueError(f"{path} is not a spikebridge {what} checkpoint")
+    if state.get("version") != version:
+        raise ValueError(f"{path}: unsupported checkpoint version {state.get('version')!r}")
+    return state
 
 
 _PLAIN_TYPES = (str, int, float, bool, type(None), torch.Tensor)

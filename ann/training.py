@@ -20,7 +20,7 @@ without strict improvement.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,7 +32,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ann.evaluation import evaluate
-from ann.serialization import atomic_torch_save
+from ann.serialization import atomic_torch_save, read_checkpoint
 
 if TYPE_CHECKING:
     from ann.datasets import Split
@@ -46,6 +46,8 @@ __all__ = [
     "TrainResult",
     "train",
     "epoch_generator",
+    "cross_entropy_epoch",
+    "is_improvement",
 ]
 
 OPTIMIZERS = ("adam", "sgd")
@@ -157,6 +159,50 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return generator
 
 
+def cross_entropy_epoch(
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    order: torch.Tensor,
+    batches: Iterable[slice],
+) -> tuple[float, float]:
+    r"""One epoch of mini-batch gradient descent on the cross-entropy; the caller sets the mode.
+
+    For each slice ``b`` of ``batches`` the samples ``order[b]`` are classified,
+    :math:`z = \mathrm{forward}(x)`, and ``optimizer`` takes one step on the batch's mean loss
+    :math:`L_b = -\frac{1}{|b|}\sum_{i \in b} \log \mathrm{softmax}(z_i)_{y_i}`
+    (:func:`torch.nn.functional.cross_entropy`).
+
+    Returns
+    -------
+    ``(train_loss, train_accuracy)``: :math:`\sum_b |b|\,L_b / N` and the fraction of the
+    :math:`N` = ``len(order)`` samples classified correctly, both measured as the weights change.
+    """
+    loss_sum = 0.0
+    correct = 0
+    for batch in batches:
+        index = order[batch]
+        x, y = images[index], labels[index]
+        optimizer.zero_grad(set_to_none=True)
+        logits = forward(x)
+        loss = F.cross_entropy(logits, y)
+        loss.backward()
+        optimizer.step()
+        loss_sum += loss.item() * len(y)
+        correct += int((logits.argmax(dim=1) == y).sum().item())
+    n = len(order)
+    return loss_sum / n, correct / n
+
+
+def is_improvement(value: float, best: float | None, monitor: str) -> bool:
+    """Whether ``value`` of the monitored metric strictly beats ``best`` (``None``: nothing yet):
+    lower for ``"val_loss"``, higher for ``"val_accuracy"``."""
+    if best is None:
+        return True
+    return value < best if monitor == "val_loss" else value > best
+
+
 def _batch_slices(n: int, batch_size: int) -> list[slice]:
     """Consecutive batches covering ``range(n)``; a trailing single sample joins the last batch."""
     starts = list(range(0, n, batch_size))
@@ -179,12 +225,6 @@ def _make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimi
 
 def _clone_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
-
-
-def _is_better(value: float, best: float | None, monitor: str) -> bool:
-    if best is None:
-        return True
-    return value < best if monitor == "val_loss" else value > best
 
 
 def _check_same_model(path: Path, model: nn.Module, saved: Mapping[str, torch.Tensor]) -> None:
@@ -217,17 +257,7 @@ def _load_checkpoint(
     device: torch.device,
 ) -> dict[str, Any]:
     """Restore model and optimizer from ``path`` and return the checkpoint's bookkeeping."""
-    try:
-        state = torch.load(path, map_location=device, weights_only=True)
-    except Exception as error:  # torch raises many types for corrupt or foreign files
-        raise ValueError(
-            f"cannot read training checkpoint {path} ({type(error).__name__}: {error}); "
-            "delete it to start afresh"
-        ) from error
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a spikebridge training checkpoint")
-    if state.get("version") != _CHECKPOINT_VERSION:
-        raise ValueError(f"{path}: unsupported checkpoint version {state.get('version')!r}")
+    state = read_checkpoint(path, CHECKPOINT_FORMAT, _CHECKPOINT_VERSION, "training", device)
     _check_same_model(path, model, state["model"])
     saved_config = dict(state["train_config"])
     current = config.to_dict()
@@ -336,27 +366,18 @@ def train(
         for epoch in bar:
             model.train()
             order = torch.randperm(n, generator=epoch_generator(config.seed, epoch)).to(device)
-            loss_sum = 0.0
-            correct = 0
-            for batch in batches:
-                index = order[batch]
-                x, y = images[index], labels[index]
-                optimizer.zero_grad(set_to_none=True)
-                logits = model(x)
-                loss = F.cross_entropy(logits, y)
-                loss.backward()
-                optimizer.step()
-                loss_sum += loss.item() * len(y)
-                correct += int((logits.argmax(dim=1) == y).sum().item())
+            train_loss, train_accuracy = cross_entropy_epoch(
+                model, optimizer, images, labels, order, batches
+            )
             samples_seen += n
             validation = evaluate(model, val, device=device)
-            history["train_loss"].append(loss_sum / n)
-            history["train_accuracy"].append(correct / n)
+            history["train_loss"].append(train_loss)
+            history["train_accuracy"].append(train_accuracy)
             history["val_loss"].append(validation.loss)
             history["val_accuracy"].append(validation.accuracy)
 
             value = validation.loss if config.monitor == "val_loss" else validation.accuracy
-            if _is_better(value, best_value, config.monitor):
+            if is_improvement(value, best_value, config.monitor):
                 best_value, best_epoch, since_best = value, epoch, 0
                 best_state = _clone_state(model)
             else:

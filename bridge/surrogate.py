@@ -94,8 +94,8 @@ from snntorch import surrogate as snn_surrogate
 from torch import nn
 from tqdm.auto import tqdm
 
-from ann.serialization import atomic_torch_save
-from ann.training import epoch_generator
+from ann.serialization import atomic_torch_save, read_checkpoint
+from ann.training import cross_entropy_epoch, epoch_generator, is_improvement
 from bridge.graph import Affine, Conv2d, decay_factor, fan_out
 from bridge.runners.snntorch_runner import _forget
 
@@ -623,15 +623,8 @@ def _clone_state(model: nn.Module) -> dict[str, torch.Tensor]:
 
 def _load_checkpoint(path: Path, model: SurrogateSNN, optimizer: torch.optim.Optimizer,
                      config: SurrogateSNNConfig, device: torch.device) -> dict[str, Any]:
-    try:
-        state = torch.load(path, map_location=device, weights_only=True)
-    except Exception as error:  # torch raises many types for corrupt or foreign files
-        raise ValueError(f"cannot read checkpoint {path} ({type(error).__name__}: {error}); "
-                         "delete it to start afresh") from error
-    if not isinstance(state, dict) or state.get("format") != SURROGATE_CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a spikebridge surrogate-training checkpoint")
-    if state.get("version") != _CHECKPOINT_VERSION:
-        raise ValueError(f"{path}: unsupported checkpoint version {state.get('version')!r}")
+    state = read_checkpoint(path, SURROGATE_CHECKPOINT_FORMAT, _CHECKPOINT_VERSION,
+                            "surrogate-training", device)
     saved, current = dict(state["config"]), config.to_dict()
     # Only the epoch budget may change: extending a run continues it exactly.
     saved.pop("epochs", None)
@@ -727,27 +720,20 @@ def train_surrogate_snn(
             order = torch.randperm(n, generator=epoch_generator(config.seed, epoch)).to(device)
             encoder = (_seeded_generator(device, config.seed, epoch, _ENCODER_STREAM)
                        if config.encoding == "rate" else None)
-            loss_sum, correct = 0.0, 0
-            for batch in tqdm(batches, desc=f"epoch {epoch}", unit="batch",
-                              disable=not progress, leave=False):
-                index = order[batch]
-                x, y = images[index], labels[index]
-                optimizer.zero_grad(set_to_none=True)
-                logits = decode_output(*model(x, generator=encoder), config.decoding)
-                loss = F.cross_entropy(logits, y)
-                loss.backward()
-                optimizer.step()
-                loss_sum += loss.item() * len(y)
-                correct += int((logits.argmax(dim=1) == y).sum().item())
+            train_loss, train_accuracy = cross_entropy_epoch(
+                lambda x, g=encoder: decode_output(*model(x, generator=g), config.decoding),
+                optimizer, images, labels, order,
+                tqdm(batches, desc=f"epoch {epoch}", unit="batch", disable=not progress,
+                     leave=False),
+            )
             samples_seen += n
             validation = evaluate_surrogate_snn(model, val, seed=config.seed)
-            history["train_loss"].append(loss_sum / n)
-            history["train_accuracy"].append(correct / n)
+            history["train_loss"].append(train_loss)
+            history["train_accuracy"].append(train_accuracy)
             history["val_loss"].append(validation.loss)
             history["val_accuracy"].append(validation.accuracy)
             value = validation.loss if config.monitor == "val_loss" else validation.accuracy
-            if best_value is None or (value < best_value if config.monitor == "val_loss"
-                                      else value > best_value):
+            if is_improvement(value, best_value, config.monitor):
                 best_value, best_epoch, best_state = value, epoch, _clone_state(model)
             epoch_times.append(time.perf_counter() - epoch_start)
             bar.set_postfix(loss=f"{history['train_loss'][-1]:.4f}",
