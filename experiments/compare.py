@@ -101,6 +101,7 @@ from neuro.diehl_cook.training import (
     evaluate_diehl_cook,
     matched_input_params,
     spike_counts,
+    spike_totals,
     train_diehl_cook,
 )
 from neuro.plots import raster as plot_raster
@@ -668,42 +669,17 @@ def _stdp_operations(network: DiehlCookNetwork, images: torch.Tensor,
     Every input spike reaches all ``n_exc`` excitatory neurons, every excitatory spike its one
     inhibitory partner and every inhibitory spike the other ``n_exc - 1`` excitatory neurons:
 
-    .. math:: \mathrm{synops} = n_{exc} S_{in} + S_{exc} + (n_{exc} - 1) S_{inh}.
+    .. math:: \mathrm{synops} = n_{exc} S_{in} + S_{exc} + (n_{exc} - 1) S_{inh},
 
-    :func:`~neuro.diehl_cook.training.spike_counts` returns only excitatory counts, so this
-    repeats the test-time intensity loop of
-    :func:`~neuro.diehl_cook.torch_network.present_until_responsive` (an image that evoked
-    fewer than ``min_spikes`` excitatory spikes is shown again at a higher intensity, every
-    presentation starting at rest) with :func:`~neuro.diehl_cook.torch_network.present`
-    recording every population, and counts the spikes of all presentations. Also returns the
-    spikes of the accepted presentation of the first image under ``"raster"``.
+    the spikes of all presentations of the test-time intensity loop
+    (:func:`~neuro.diehl_cook.training.spike_totals`, the images in one batch). Also returns,
+    under ``"raster"``, the spikes of one more presentation of the first image at the
+    intensity it was accepted at (:func:`_stdp_raster`).
     """
     params = network.params
-    flat = images.reshape(len(images), -1).to(network.device, network.weights.dtype)
-    generator = torch.Generator(device=network.device).manual_seed(int(seed))
-    n = len(flat)
-    intensity = torch.full((n,), START_INTENSITY, dtype=flat.dtype, device=flat.device)
-    pending = torch.arange(n, device=flat.device)
-    spikes = {"input": 0, "exc": 0, "inh": 0}
-    presentations = 0
-    raster = None
-    for attempt in range(params.max_retries + 1):
-        rates = input_rates(flat[pending], params, intensity[pending])
-        inputs = poisson_input(rates, params.present_steps, params.dt_ms, generator)
-        shown = present(network.weights, network.theta, inputs, params, learning=False,
-                        record=True)
-        spikes["input"] += int(inputs.sum())
-        spikes["exc"] += int(shown.counts.sum())
-        spikes["inh"] += len(shown.inh_spikes.neuron)
-        presentations += len(pending)
-        quiet = shown.counts.sum(dim=1) < params.min_spikes
-        if int(pending[0]) == 0 and (not bool(quiet[0]) or attempt == params.max_retries):
-            raster = {"input": inputs[0].cpu(), "exc": shown.exc_spikes,
-                      "inh": shown.inh_spikes, "intensity": float(intensity[0])}
-        if attempt == params.max_retries or not bool(quiet.any()):
-            break
-        pending = pending[quiet]
-        intensity[pending] += params.intensity_step
+    n = len(images)
+    totals, intensity = spike_totals(network, images, batch_size=max(n, 1), seed=seed)
+    spikes = {name: int(getattr(totals, name).sum()) for name in ("input", "exc", "inh")}
     n_exc = params.n_exc
     synops = n_exc * spikes["input"] + spikes["exc"] + (n_exc - 1) * spikes["inh"]
     return {
@@ -711,10 +687,25 @@ def _stdp_operations(network: DiehlCookNetwork, images: torch.Tensor,
         "input_spikes_per_inference": spikes["input"] / n,
         "exc_spikes_per_inference": spikes["exc"] / n,
         "inh_spikes_per_inference": spikes["inh"] / n,
-        "presentations_per_inference": presentations / n,
+        "presentations_per_inference": int(totals.presentations.sum()) / n,
         "ops_images": n,
-        "raster": raster,
+        "raster": _stdp_raster(network, images[:1], float(intensity[0]), seed),
     }
+
+
+def _stdp_raster(network: DiehlCookNetwork, image: torch.Tensor, intensity: float,
+                 seed: int) -> dict[str, Any]:
+    """The input, excitatory and inhibitory spikes of one presentation of ``image`` (a batch of
+    one) at ``intensity``, learning frozen, starting at rest."""
+    params = network.params
+    flat = image.reshape(1, -1).to(network.device, network.weights.dtype)
+    generator = torch.Generator(device=network.device).manual_seed(int(seed))
+    rates = input_rates(flat, params, intensity)
+    inputs = poisson_input(rates, params.present_steps, params.dt_ms, generator)
+    shown = present(network.weights, network.theta, inputs, params, learning=False,
+                    record=True)
+    return {"input": inputs[0].cpu(), "exc": shown.exc_spikes, "inh": shown.inh_spikes,
+            "intensity": intensity}
 
 
 def _plot_stdp_raster(raster: dict[str, Any], test: Split, params: DiehlCookParams) -> Figure:

@@ -23,6 +23,8 @@ from neuro.diehl_cook import (
     present,
     present_until_responsive,
     rest,
+    spike_counts,
+    spike_totals,
     train_diehl_cook,
 )
 from neuro.diehl_cook.torch_network import START_INTENSITY
@@ -274,6 +276,33 @@ def test_learning_false_changes_nothing_learned():
     assert res.counts.sum() > 0
     assert torch.equal(res.weights, w) and torch.equal(res.theta, th)
     assert torch.equal(net.weights, w)
+
+
+def test_spike_totals_count_every_population_over_every_presentation():
+    p = diehl_cook_params_for(16, 4, max_retries=4)
+    net = DiehlCookNetwork.create(p, seed=2)
+    net.weights.mul_(6)  # responsive enough that some images are accepted early, some late
+    rates = input_rates(torch.rand((2, 16), generator=torch.Generator().manual_seed(1)), p, 6.0)
+    spikes = poisson_input(rates, p.present_steps, p.dt_ms, torch.Generator().manual_seed(5))
+    shown = present(net.weights, net.theta, spikes, p, learning=False, record=True,
+                    count_all=True)
+    assert shown.input_counts.tolist() == spikes.sum(dim=1).tolist()
+    assert shown.inh_counts.tolist() == shown.inh_spikes.counts().tolist()
+    assert shown.inh_counts.sum() > 0
+
+    images = torch.tensor([1.0, 0.8, 0.5, 0.3, 0.1, 0.02])[:, None].expand(6, 16)
+    totals, intensity = spike_totals(net, images, batch_size=6, seed=3)
+    accepted = spike_counts(net, images, batch_size=6, seed=3).sum(dim=1)
+    once = totals.presentations == 1
+    assert once.any() and (totals.presentations > 1).any()
+    assert torch.equal(intensity, START_INTENSITY + (totals.presentations - 1) * p.intensity_step)
+    # the same draws as spike_counts: the accepted presentation is one of those summed
+    assert torch.equal(totals.exc[once], accepted[once]) and (totals.exc >= accepted).all()
+    # and the first presentation is the whole batch at the start intensity
+    first = poisson_input(input_rates(images, p), p.present_steps, p.dt_ms,
+                          torch.Generator().manual_seed(3)).sum(dim=(1, 2))
+    assert torch.equal(totals.input[once], first[once])
+    assert (totals.input[~once] > first[~once]).all()
 
 
 BAR = 20  # pixels of one pattern

@@ -8,6 +8,7 @@ from neuro.diehl_cook.torch_network import (
     InputEvents,
     Presentation,
     ResponsivePresentation,
+    SpikeTotals,
     diehl_cook_step,
     initial_state,
     input_rates,
@@ -25,6 +26,7 @@ from neuro.diehl_cook.training import (
     evaluate_diehl_cook,
     matched_input_params,
     spike_counts,
+    spike_totals,
     train_diehl_cook,
 )
 
@@ -36,6 +38,7 @@ __all__ = [
     "InputEvents",
     "Presentation",
     "ResponsivePresentation",
+    "SpikeTotals",
     "diehl_cook_step",
     "initial_state",
     "input_rates",
@@ -51,6 +54,7 @@ __all__ = [
     "EvalResult",
     "train_diehl_cook",
     "spike_counts",
+    "spike_totals",
     "evaluate_diehl_cook",
     "assign_labels",
     "classify",

@@ -130,6 +130,7 @@ __all__ = [
     "InputEvents",
     "Presentation",
     "ResponsivePresentation",
+    "SpikeTotals",
     "START_INTENSITY",
     "initial_state",
     "initial_weights",
@@ -779,6 +780,8 @@ class Presentation(NamedTuple):
     exc_spikes, inh_spikes : :class:`~neuro.records.SpikeRecord` of the excitatory and inhibitory
         layers (spike times ``step * dt_ms`` from the start of the presentation) when
         ``record=True``, else ``None``.
+    input_counts, inh_counts : spike counts (int64) of the input ``(B, n_input)`` and inhibitory
+        ``(B, n_exc)`` neurons when ``count_all=True``, else ``None``.
     """
 
     counts: torch.Tensor
@@ -787,6 +790,8 @@ class Presentation(NamedTuple):
     state: DiehlCookState
     exc_spikes: SpikeRecord | None = None
     inh_spikes: SpikeRecord | None = None
+    input_counts: torch.Tensor | None = None
+    inh_counts: torch.Tensor | None = None
 
 
 def _record(name: str, params: DiehlCookParams, batch: int, events: list[torch.Tensor]
@@ -815,6 +820,7 @@ def present(
     record: bool = False,
     state: DiehlCookState | None = None,
     compiled: bool = False,
+    count_all: bool = False,
 ) -> Presentation:
     """Show a batch of examples for ``t_present_ms`` (``params.present_steps`` steps).
 
@@ -832,6 +838,8 @@ def present(
     state : the copies' state at the start (e.g. after :func:`rest`); ``None`` starts from
         :func:`initial_state`.
     compiled : use :func:`torch.compile` for the neuron update (:func:`diehl_cook_step`).
+    count_all : also count the spikes of the input and inhibitory neurons
+        (:attr:`Presentation.input_counts`, :attr:`Presentation.inh_counts`).
 
     Returns
     -------
@@ -873,6 +881,7 @@ def present(
     ev_flat = ev_batch * params.n_input + ev_input
 
     counts = torch.zeros((batch, params.n_exc), dtype=torch.int64, device=weights.device)
+    inh_counts = torch.zeros_like(counts) if count_all else None
     exc_events: list[torch.Tensor] = []
     inh_events: list[torch.Tensor] = []
     for n in range(steps):
@@ -883,6 +892,8 @@ def present(
             compiled=compiled,
         )
         counts += exc
+        if inh_counts is not None:
+            inh_counts += inh
         if record:
             for spk, store in ((exc, exc_events), (inh, inh_events)):
                 idx = torch.nonzero(spk)
@@ -891,7 +902,22 @@ def present(
                     store.append(torch.cat([step_col, idx], dim=1))
     exc_rec = _record("exc", params, batch, exc_events) if record else None
     inh_rec = _record("inh", params, batch, inh_events) if record else None
-    return Presentation(counts, weights, theta, state, exc_rec, inh_rec)
+    input_counts = None
+    if count_all:
+        input_counts = torch.bincount(ev_flat, minlength=batch * params.n_input).view(
+            batch, params.n_input)
+    return Presentation(counts, weights, theta, state, exc_rec, inh_rec, input_counts, inh_counts)
+
+
+class SpikeTotals(NamedTuple):
+    """Spikes each example evoked over *all* its presentations (retries included), each ``(B,)``
+    int64: ``input``, ``exc`` and ``inh``, summed over the neurons of each population, and
+    ``presentations``, how many times the example was shown."""
+
+    input: torch.Tensor
+    exc: torch.Tensor
+    inh: torch.Tensor
+    presentations: torch.Tensor
 
 
 class ResponsivePresentation(NamedTuple):
@@ -902,6 +928,7 @@ class ResponsivePresentation(NamedTuple):
     state : the copies' state after the last presentation and its rest.
     intensity : ``(B,)``, the intensity of each example's accepted presentation.
     presentations : how many presentations (sub-batches included) were run.
+    totals : :class:`SpikeTotals` of every example when ``count_all=True``, else ``None``.
     """
 
     counts: torch.Tensor
@@ -910,6 +937,7 @@ class ResponsivePresentation(NamedTuple):
     state: DiehlCookState
     intensity: torch.Tensor
     presentations: int
+    totals: SpikeTotals | None = None
 
 
 def present_until_responsive(
@@ -925,6 +953,7 @@ def present_until_responsive(
     compiled: bool = False,
     intensity: torch.Tensor | None = None,
     max_retries: int | None = None,
+    count_all: bool = False,
 ) -> ResponsivePresentation:
     r"""Present a batch of images as the paper does, raising the intensity until they respond.
 
@@ -951,6 +980,9 @@ def present_until_responsive(
         :data:`START_INTENSITY`), e.g. that of an example being shown again.
     max_retries : at most this many presentations after the first (``None``:
         ``params.max_retries``; ``0``: show each example once, whatever it evokes).
+    count_all : also return the spikes of every population over all presentations
+        (:attr:`ResponsivePresentation.totals`), e.g. to count synaptic operations. It draws
+        no random numbers, so the presentations are the same either way.
     """
     from neuro.plasticity.homeostasis import normalize_columns
 
@@ -974,13 +1006,21 @@ def present_until_responsive(
     counts = torch.zeros((batch, params.n_exc), dtype=torch.int64, device=device)
     pending = torch.arange(batch, device=device)
     presentations = 0
+    totals = None
+    if count_all:
+        totals = SpikeTotals(*torch.zeros((4, batch), dtype=torch.int64, device=device))
     for attempt in range(max_retries + 1):
         whole = pending.numel() == batch
         sub_state = state if whole else index_state(state, pending)
         rates = input_rates(images[pending], params, intensity[pending])
         pres = present(weights, theta, rates, params, learning=learning, generator=generator,
-                       state=sub_state, compiled=compiled)
+                       state=sub_state, compiled=compiled, count_all=count_all)
         presentations += 1
+        if totals is not None:
+            totals.input.index_add_(0, pending, pres.input_counts.sum(dim=1))
+            totals.exc.index_add_(0, pending, pres.counts.sum(dim=1))
+            totals.inh.index_add_(0, pending, pres.inh_counts.sum(dim=1))
+            totals.presentations.index_add_(0, pending, torch.ones_like(pending))
         weights, theta = pres.weights, pres.theta
         rested, theta = rest(pres.state, theta, params, learning=learning)
         if learning and normalize:
@@ -998,4 +1038,4 @@ def present_until_responsive(
             break
         pending = pending[quiet]
         intensity[pending] += params.intensity_step
-    return ResponsivePresentation(counts, weights, theta, state, intensity, presentations)
+    return ResponsivePresentation(counts, weights, theta, state, intensity, presentations, totals)

@@ -32,7 +32,7 @@ import dataclasses
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,8 @@ from neuro.diehl_cook.params import DiehlCookParams, diehl_cook_params_for
 from neuro.diehl_cook.torch_network import (
     START_INTENSITY,
     DiehlCookState,
+    ResponsivePresentation,
+    SpikeTotals,
     check_images,
     initial_state,
     initial_theta,
@@ -62,6 +64,7 @@ __all__ = [
     "EvalResult",
     "train_diehl_cook",
     "spike_counts",
+    "spike_totals",
     "evaluate_diehl_cook",
 ]
 
@@ -464,6 +467,37 @@ def train_diehl_cook(
                        wall / trained if trained else float("nan"))
 
 
+def _frozen_responses(
+    network: DiehlCookNetwork,
+    flat: torch.Tensor,
+    batch_size: int,
+    seed: int,
+    progress: bool,
+    count_all: bool = False,
+) -> Iterator[tuple[int, ResponsivePresentation]]:
+    """Show the images ``flat`` (``(N, n_input)``, checked by
+    :func:`~neuro.diehl_cook.torch_network.check_images`) in batches of ``batch_size``, learning
+    frozen, each with the intensity loop
+    (:func:`~neuro.diehl_cook.torch_network.present_until_responsive`) and starting at rest;
+    yield ``(index of the batch's first image, result)`` per batch. ``network`` is not
+    modified."""
+    params = network.params
+    flat = flat.to(device=network.device, dtype=network.weights.dtype)
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    generator = torch.Generator(device=network.device).manual_seed(int(seed))
+    bar = _progress_bar(flat.shape[0], 0, progress, "Diehl & Cook responses")
+    try:
+        for lo in range(0, flat.shape[0], batch_size):
+            chunk = flat[lo:lo + batch_size]
+            yield lo, present_until_responsive(network.weights, network.theta, chunk, params,
+                                               learning=False, generator=generator,
+                                               count_all=count_all)
+            bar.update(chunk.shape[0])
+    finally:
+        bar.close()
+
+
 def spike_counts(
     network: DiehlCookNetwork,
     images: torch.Tensor,
@@ -477,24 +511,45 @@ def spike_counts(
     Each image is shown with the intensity loop (as in the original test phase) to a copy that
     starts at rest; ``network`` (weights, theta, carried state) is not modified.
     """
-    params = network.params
-    flat = check_images(images, params.n_input).to(device=network.device,
-                                                   dtype=network.weights.dtype)
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    generator = torch.Generator(device=network.device).manual_seed(int(seed))
-    out = torch.zeros((flat.shape[0], params.n_exc), dtype=torch.int64)
-    bar = _progress_bar(flat.shape[0], 0, progress, "Diehl & Cook responses")
-    try:
-        for lo in range(0, flat.shape[0], batch_size):
-            chunk = flat[lo:lo + batch_size]
-            res = present_until_responsive(network.weights, network.theta, chunk, params,
-                                           learning=False, generator=generator)
-            out[lo:lo + chunk.shape[0]] = res.counts.cpu()
-            bar.update(chunk.shape[0])
-    finally:
-        bar.close()
+    flat = check_images(images, network.params.n_input)
+    out = torch.zeros((flat.shape[0], network.params.n_exc), dtype=torch.int64)
+    for lo, res in _frozen_responses(network, flat, batch_size, seed, progress):
+        out[lo:lo + res.counts.shape[0]] = res.counts.cpu()
     return out
+
+
+def spike_totals(
+    network: DiehlCookNetwork,
+    images: torch.Tensor,
+    *,
+    batch_size: int = 64,
+    seed: int = 0,
+    progress: bool = False,
+) -> tuple[SpikeTotals, torch.Tensor]:
+    """The spikes of every population that each image evokes with learning frozen: the cost of
+    an inference.
+
+    The presentations are those of :func:`spike_counts` with the same arguments (the same
+    random draws), but every presentation of the intensity loop counts, not only the accepted
+    one.
+
+    Returns
+    -------
+    totals : :class:`~neuro.diehl_cook.torch_network.SpikeTotals`, each field ``(N,)`` int64
+        on the CPU: input, excitatory and inhibitory spikes of each image over all its
+        presentations, and how many presentations it took.
+    intensity : ``(N,)``, the intensity of each image's accepted (last) presentation.
+    """
+    flat = check_images(images, network.params.n_input)
+    totals = SpikeTotals(*torch.zeros((4, flat.shape[0]), dtype=torch.int64))
+    intensity = torch.zeros(flat.shape[0], dtype=network.weights.dtype)
+    for lo, res in _frozen_responses(network, flat, batch_size, seed, progress,
+                                     count_all=True):
+        hi = lo + res.counts.shape[0]
+        for total, chunk in zip(totals, res.totals, strict=True):
+            total[lo:hi] = chunk.cpu()
+        intensity[lo:hi] = res.intensity.cpu()
+    return totals, intensity
 
 
 @dataclass(frozen=True)
