@@ -10,7 +10,13 @@ and "max", on the same calibration images and the same test images, and prints J
 * ``{"event": "snn", "model", "tool", "mode", "accuracy": {T: ...}, "loss_points": {T: ...},
   "time_per_image_ms", ...}`` -- one per model, tool and mode;
 * ``{"event": "compare", "model", "mode", "accuracy_diff_points": {T: sb - sj},
-  "time_ratio_sj_over_sb"}`` -- side by side;
+  "paired": {T: {"only_sb", "only_sj", "p"}}, "time_ratio_sj_over_sb"}`` -- side by side, with
+  the images only one tool classifies correctly and the exact McNemar p-value of the difference;
+* ``{"event": "rate_model", "model", "mode", "accuracy": {T: ...}}`` -- what the two initial
+  membranes approach: spikebridge's graph as a rate model (no spikes), as converted
+  (``"shift": 0``, the limit of rounding spike counts) and with every neuron layer's bias
+  lowered by :math:`\theta/(2T)` (``"shift": "-theta/2T"``), the mean effect of flooring them
+  as an empty initial membrane does;
 * ``{"event": "targets", ...}`` -- the issue's targets, each with the measured figure.
 
 Run from the repository root::
@@ -43,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import functools
 import hashlib
 import json
@@ -57,6 +64,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from scipy.stats import binomtest
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -71,6 +79,8 @@ from ann.models import CNNConfig, MLPConfig, ModelConfig, build_model  # noqa: E
 from ann.serialization import load_model, save_model  # noqa: E402
 from ann.training import TrainConfig, train  # noqa: E402
 from bridge import SNNTorchNetwork, convert, run  # noqa: E402
+from bridge.conversion import expected_rates  # noqa: E402
+from bridge.graph import IF, Affine, Conv2d, SpikingGraph  # noqa: E402
 from experiments.conversion import qcfs_from_relu  # noqa: E402
 
 STEPS = (8, 16, 32, 64, 128, 256)
@@ -238,6 +248,45 @@ def run_spikingjelly(snn: nn.Module, functional: Any, images: torch.Tensor, T: i
     return predictions
 
 
+def paired_test(ours: torch.Tensor, theirs: torch.Tensor, labels: torch.Tensor) -> dict[str, Any]:
+    """Exact McNemar test of two classifiers on the same images: the images only one of them
+    gets right, and the two-sided binomial p-value of that split under "equally accurate"."""
+    right_a, right_b = ours == labels, theirs == labels
+    only_a, only_b = int((right_a & ~right_b).sum()), int((right_b & ~right_a).sum())
+    p = binomtest(only_a, only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
+    return {"only_sb": only_a, "only_sj": only_b, "p": round(float(p), 4)}
+
+
+def floor_shifted(graph: SpikingGraph, T: int) -> SpikingGraph:
+    """``graph`` with the bias of the synaptic layer before each IF layer lowered by
+    :math:`\theta/(2T)`: as a rate model, the mean effect of flooring every spike count after
+    ``T`` steps (empty initial membrane) instead of rounding it (membrane at :math:`\theta/2`)."""
+    nodes = dict(graph.nodes)
+    names = list(nodes)
+    for i, name in enumerate(names):
+        if not isinstance(nodes[name], IF):
+            continue
+        j = i - 1
+        while not isinstance(nodes[names[j]], (Affine, Conv2d)):
+            j -= 1
+        synapse, threshold = nodes[names[j]], nodes[name].threshold
+        if threshold.ndim > 1:
+            threshold = threshold.flatten(1).mean(dim=1)  # per neuron: a channel's mean
+        nodes[names[j]] = dataclasses.replace(synapse, bias=synapse.bias - threshold / (2 * T))
+    return SpikingGraph(nodes=nodes, edges=graph.edges, dt_ms=graph.dt_ms)
+
+
+def rate_model_accuracy(graph: SpikingGraph, images: torch.Tensor, labels: torch.Tensor,
+                        steps) -> dict[str, Any]:
+    """Accuracy of ``graph`` as a rate model, as converted and floor-shifted for each T."""
+    def accuracy(g: SpikingGraph) -> float:
+        readout = expected_rates(g, images)[g.output_name]
+        return round(float((readout.argmax(dim=1) == labels).double().mean()), 6)
+
+    return {"shift 0": accuracy(graph),
+            "shift -theta/2T": {t: accuracy(floor_shifted(graph, t)) for t in steps}}
+
+
 def accuracy_table(predictions: torch.Tensor, labels: torch.Tensor, steps) -> dict[int, float]:
     correct = (predictions == labels.reshape(1, -1)).double().mean(dim=1)
     return {t: round(float(correct[t - 1]), 6) for t in steps if t <= len(correct)}
@@ -267,6 +316,8 @@ def benchmark_model(spec: Spec, specs: dict[str, Spec], args: argparse.Namespace
         graph = convert(model, calibration, percentile=99.9 if mode == "99.9%" else "max",
                         channel_wise=args.channel_wise, **options).graph
         conversion_s[("spikebridge", mode)] = time.perf_counter() - start
+        emit({"event": "rate_model", "model": spec.name, "mode": mode,
+              "accuracy": rate_model_accuracy(graph, images, labels, args.steps)})
         runners[("spikebridge", mode)] = (
             lambda x, g=graph: run_spikebridge(g, x, T, args.batch_size))
         if mode == MODES[0] and args.bare_step:
@@ -324,6 +375,9 @@ def benchmark_model(spec: Spec, specs: dict[str, Spec], args: argparse.Namespace
         emit({"event": "compare", "model": spec.name, "mode": mode,
               "accuracy_diff_points": {t: round(100 * (sb["accuracy"][t] - other["accuracy"][t]),
                                                 3) for t in sb["accuracy"]},
+              "paired": {t: paired_test(predictions[("spikebridge", mode)][t - 1],
+                                        predictions[("spikingjelly", mode)][t - 1], labels)
+                         for t in sb["accuracy"]},
               "time_ratio_sj_over_sb": round(other["time_per_image_ms"]
                                              / sb["time_per_image_ms"], 3),
               "spikebridge_ms": sb["time_per_image_ms"],
@@ -333,7 +387,8 @@ def benchmark_model(spec: Spec, specs: dict[str, Spec], args: argparse.Namespace
                   "spikebridge_bare_step_ms": bare["time_per_image_ms"]}
                  if (bare := records.get(("spikebridge-bare-step", mode))) else {}),
               "load_avg_during_runs": [x for x in loads if x is not None]})
-    return {"ann_accuracy": test.accuracy, "records": records}
+    return {"ann_accuracy": test.accuracy, "records": records, "predictions": predictions,
+            "labels": labels}
 
 
 # ------------------------------------------------------------------------------------- targets
@@ -367,6 +422,19 @@ def targets(results: dict[str, dict]) -> list[dict[str, Any]]:
     if worst:
         add("spikebridge >= SpikingJelly at every T on every model (worst sb - sj, points)",
             worst, all(v >= 0 for v in worst.values()))
+        behind = {}
+        for model, result in results.items():
+            for mode in MODES:
+                a = result["predictions"].get(("spikebridge", mode))
+                b = result["predictions"].get(("spikingjelly", mode))
+                if a is None or b is None:
+                    continue
+                for t in result["records"][("spikebridge", mode)]["accuracy"]:
+                    test = paired_test(a[t - 1], b[t - 1], result["labels"])
+                    if test["only_sj"] > test["only_sb"]:
+                        behind[f"{model} {mode} T={t}"] = test
+        add("where spikebridge < SpikingJelly: exact McNemar test (none significant at p < 0.05)",
+            behind, all(v["p"] >= 0.05 for v in behind.values()))
     qcfs, relu = sb("fashion-cnn-qcfs"), results.get("fashion-cnn")
     if qcfs and 8 in qcfs["loss_points"]:
         add("QCFS SNN at T=8 within 0.5 point of its ANN", qcfs["loss_points"][8],
