@@ -28,8 +28,8 @@ Design
 * Populations that share a model object and equal parameters are merged into one *group*
   (one state tensor, one ``model.step`` call per step), e.g. COBA's E and I populations.
 * All synaptic variables of all groups live in one flat ``(B, M)`` tensor per kernel kind, so
-  the decay is one multiply. Conductances of a group are laid out ``(k, n)`` so the input
-  current is a broadcast product and a sum.
+  the decay is one multiply. Conductances of a group are laid out ``(k, n)``; the input
+  current sums them as a chain of elementwise additions over the ``k`` slices.
 * Propagation, per spike source (each group, all Poisson inputs, all generators) chooses:
 
   ``"event"``  (CPU default) gathers the outgoing synapses of the neurons that spiked
@@ -46,18 +46,25 @@ Design
   ~24 Hz): event 88 us/step, CSR 361 us/step, dense 5.2 ms/step -- dense and CSR pay for
   every synapse every step whatever the activity.
 * Without delays and alpha kernels the ring buffer is the synaptic state itself (one slot).
-* Spikes of event-driven sources are kept as the index lists their propagation computes;
-  other monitored sources are written into a preallocated on-device ``(chunk, B, n)`` boolean
-  buffer and turned into index arrays once per chunk; population rates are computed from
-  them afterwards.
+* Spikes of event-driven sources are kept as the index lists their propagation computes
+  (concatenated every 128 steps, see :class:`_SpikeLog`); other monitored sources are
+  written into a preallocated on-device ``(chunk, B, n)`` boolean buffer and turned into
+  index arrays once per chunk; population rates are computed from them afterwards.
 * ``compile=True`` compiles the dense part of the step (2--4) with inductor, before the time
   loop (``timings["compile_s"]``; see :func:`_compile_step`): one or a few fused C++ loops
   instead of ~25 tensor ops, called without TorchDynamo's per-call guards. The spikes leave
   the kernel as 0/1 floats with the spike count of every block of 32 entries, and
-  ``nonzero`` scans only the blocks that spiked. Measured with ``benchmarks/coba.py`` (1 s of
+  ``nonzero`` scans only the blocks that spiked. Without plasticity the compiled step returns
+  the decayed synaptic state as new tensors (the time loop rebinds the buffers) rather than
+  decaying it in place: the input currents, neuron update, decay and spike output are then
+  one loop over the neurons (4.5 instead of 7.5 MB of memory traffic per step for 32 trials
+  of COBA N = 4,000, 4 passes before). Measured with ``benchmarks/coba.py`` (1 s of
   COBA, 1 thread, shared 2-core machine, one run), time loop per step eager / compiled:
   N = 4,000 145 / 57 us, 16,000 228 / 51 us, 64,000 459 / 167 us, 32 trials of 4,000 in one
-  batch 1.19 ms / 286 us. Compilation costs 4--6 s in a fresh process (imports and tracing; the
+  batch 1.19 ms / 286 us (before the one-loop step; after it, 225-245 us for the batch,
+  against 26-27 us per step for each of the 32 Brian2 standalone runs: 3.6-3.7x the
+  throughput, load average 1-5).
+  Compilation costs 4--6 s in a fresh process (imports and tracing; the
   kernels come from inductor's disk cache) and ~0.3 s for a later call in the same process,
   so it pays for runs of seconds of simulated time at N >= 16,000 or for batches, not for a
   short run of a small network; off by default.
@@ -69,10 +76,12 @@ Design
   additions keep their order, so results are bit-identical to the eager engine's. Measured
   (32 trials of COBA N = 4,000, 1 thread, CPU time of the loop, median of 6 rounds of the
   previous and this code alternating in one process on the shared machine): 312 -> 266 us
-  per step; a step then splits into
-  ~140 us for the compiled neuron and conductance update (128,000 neurons, one ``expm1`` and
-  one division each: compute-bound), ~100 us for the propagation kernel (~35,000 table
-  entries), ~35 us for the block scan (three small ops) and ~15 us of Python.
+  per step. With the one-loop step, the loop's split (wall time at load ~1-2): ~135 us for
+  the compiled step (128,000 neurons, one ``exp`` and one division each, ~45 us of it the
+  ``exp``; the block sums ~7 us), ~60-75 us for the propagation kernel (~35,000 table
+  entries, 28% of them padding; bounds checks of the table's offsets are off), ~34 us for
+  the block scan (three small ops) and ~5 us of Python around them; a network too small to
+  matter still costs ~28 us per step.
 """
 
 from __future__ import annotations
@@ -418,7 +427,9 @@ class _Source:
         example = [torch.zeros_like(buf_flat), dcol, self.wpad, first, second, shift]
         graph = make_fx(kernel, tracing_mode="symbolic")(*example)
         fake = [x.meta["val"] for x in graph.graph.nodes if x.op == "placeholder"]
-        with torch._inductor.config.patch({"cpp.simdlen": 1}):
+        # no bounds check per table entry (~10% of the kernel): the table's offsets lie in
+        # the buffer by construction, and the rows and trials come from nonzero()
+        with torch._inductor.config.patch({"cpp.simdlen": 1, "assert_indirect_indexing": False}):
             self._kernel = torch._inductor.compile(graph, fake)
         self._dcol_k, self._block = dcol, block
         self._shifts = [torch.tensor(d * self.bm, dtype=torch.int64, device=device)
@@ -451,6 +462,49 @@ class _Source:
         return (None if self.batch == 1 else trial), rows
 
 
+class _SpikeLog:
+    """Spikes of one event-driven source, step by step: the index tensors of every step are
+    concatenated into one tensor every ``every`` steps.
+
+    Keeping every step's small index tensors until the end instead left them scattered
+    between the per-step state tensors in the heap, which then kept growing (fresh pages
+    every step; measured with 32 trials of COBA N = 4,000 over 3,000 steps: 0.76 GB of growth
+    and ~50 page faults per step, the first run in a process up to 1.8x slower than the
+    second; with this log ~3 faults per step).
+    """
+
+    def __init__(self, every: int = 128) -> None:
+        self.every = every
+        self.pending: list[tuple[torch.Tensor | None, torch.Tensor]] = []
+        self.chunks: list[tuple[torch.Tensor | None, torch.Tensor]] = []
+        self.steps: list[int] = []
+        self.counts: list[int] = []
+
+    def add(self, t: int, trial: torch.Tensor | None, rows: torch.Tensor) -> None:
+        """Record the spikes ``(trial, rows)`` of step ``t`` (``trial`` ``None``: trial 0)."""
+        self.pending.append((trial, rows))
+        self.steps.append(t)
+        self.counts.append(rows.shape[0])
+        if len(self.pending) == self.every:
+            self._merge()
+
+    def _merge(self) -> None:
+        trials = [p[0] for p in self.pending]
+        self.chunks.append((None if trials[0] is None else torch.cat(trials),
+                            torch.cat([p[1] for p in self.pending])))
+        self.pending = []
+
+    def hits(self) -> np.ndarray:
+        """``(spikes, 3)`` array of step, trial and neuron indices."""
+        if self.pending:
+            self._merge()
+        neuron = torch.cat([c[1] for c in self.chunks]).cpu().numpy()
+        trial = (np.zeros_like(neuron) if self.chunks[0][0] is None
+                 else torch.cat([c[0] for c in self.chunks]).cpu().numpy())
+        steps = np.repeat(np.asarray(self.steps, dtype=np.int64), self.counts)
+        return np.column_stack([steps, trial, neuron])
+
+
 def _nz_block(size: int) -> int | None:
     """Block length for :func:`_spike_indices`: the largest of 32, 16, 8 dividing ``size``."""
     return next((b for b in (32, 16, 8) if size % b == 0), None)
@@ -480,17 +534,19 @@ def _spike_indices(spikes: torch.Tensor, block_sums: torch.Tensor | None, block:
     return trial, flat.sub_(trial * n)
 
 
-def _compile_step(step, states, s_exp, s_ai, s_ax, ext_t, sums_present):
-    """Compile ``step(states, s_exp, s_ai, s_ax, ext_t) -> (spikes, new_states, sums)``.
+def _compile_step(step, states, s_exp, s_ai, s_ax, ext_t, sums_present, syn_out):
+    """Compile ``step(states, s_exp, s_ai, s_ax, ext_t) -> (spikes, new_states, sums, syn)``.
 
     The step is traced on fake tensors (:func:`~torch.fx.experimental.proxy_tensor.make_fx`)
     into one graph of flat tensor arguments and compiled with :func:`torch._inductor.compile`,
     so that a call skips TorchDynamo's frame evaluation and guards (measured at N = 16,000:
     21 instead of 36 us per call; about 15 us of every step). The compiled step is called
-    once on copies of the arguments (it updates ``s_exp``, ``s_ai``, ``s_ax`` in place) so
+    once on copies of the arguments (it may update ``s_exp``, ``s_ai``, ``s_ax`` in place) so
     that kernels are loaded before the time loop. A step that cannot be traced that way
     (data-dependent Python control flow raises on fake tensors) falls back to
-    :func:`torch.compile`. ``sums_present`` says which entries of ``sums`` are tensors.
+    :func:`torch.compile`. ``sums_present`` says which entries of ``sums`` are tensors;
+    ``syn_out`` whether ``syn`` is the new ``(s_exp, s_ai, s_ax)`` (else ``None``: the step
+    updates them in place).
     """
     types = [type(st) for st in states]
     sizes = [len(st) for st in states]
@@ -508,9 +564,9 @@ def _compile_step(step, states, s_exp, s_ai, s_ax, ext_t, sums_present):
         return states, s_exp, s_ai, s_ax, [next(it) if p else None for p in present]
 
     def flat_step(*args):
-        spikes, new_states, sums = step(*unflatten(args))
+        spikes, new_states, sums, syn = step(*unflatten(args))
         return (*spikes, *(x for st in new_states for x in st),
-                *(x for x in sums if x is not None))
+                *(x for x in sums if x is not None), *(syn if syn_out else ()))
 
     def copies():
         return [x.clone() for x in flatten(states, s_exp, s_ai, s_ax, ext_t)]
@@ -528,8 +584,8 @@ def _compile_step(step, states, s_exp, s_ai, s_ax, ext_t, sums_present):
             new_states = [typ(*out[a:b])
                           for typ, a, b in zip(types, cuts[:-1], cuts[1:], strict=True)]
             it = iter(out[cuts[-1]:])
-            return (out[:n_groups], new_states,
-                    [next(it) if p else None for p in sums_present])
+            sums = [next(it) if p else None for p in sums_present]
+            return out[:n_groups], new_states, sums, (tuple(it) if syn_out else None)
 
         call(*unflatten(copies()))
         return call
@@ -856,9 +912,10 @@ def run_torch(
                                    ("alpha", g.alpha_vars, g.alpha_start)):
             n_cur = sum(1 for s in vars_ if s.kind == "current")
             n_cond = len(vars_) - n_cur
-            e_rev = [s.E_rev_mV for s in vars_ if s.kind == "conductance"]
-            info[kind] = (start, n_cur, n_cond,
-                          tens(np.asarray(e_rev)).view(n_cond, 1) if n_cond else None)
+            # reversal potentials as Python floats: the kernel rounds them to dtype, as a
+            # tensor of them would be
+            e_rev = [float(s.E_rev_mV) for s in vars_ if s.kind == "conductance"]
+            info[kind] = (start, n_cur, n_cond, e_rev)
         e_of_group.append(info)
 
     exponential = network.conductance_update == "exponential"
@@ -881,20 +938,18 @@ def run_torch(
         n = g.n
         for kind, src in (("exp", s_exp), ("alpha", s_ai)):
             start, n_cur, n_cond, e_rev = e_of_group[g.index][kind]
-            if n_cur:
-                cur = src[:, start:start + n_cur * n]
-                cur = cur if n_cur == 1 else cur.view(B, n_cur, n).sum(1)
+            # sums over the variables as chains of elementwise additions (not a sum over a
+            # (B, k, n) view), so that a compiled step stays one pointwise loop over the
+            # neurons (a reduction splits it off; the same sums for k = 2)
+            for k in range(n_cur):
+                cur = src[:, start + k * n:start + (k + 1) * n]
                 current = cur if current is None else current + cur
-            if n_cond:
-                a = start + n_cur * n
-                gk = src[:, a:a + n_cond * n]
-                if n_cond == 1:
-                    d, gs = gk * (e_rev[0, 0] - v), gk
-                else:
-                    g3 = gk.view(B, n_cond, n)
-                    d, gs = (g3 * (e_rev - v.unsqueeze(1))).sum(1), g3.sum(1)
+            a = start + n_cur * n
+            for k in range(n_cond):
+                gk = src[:, a + k * n:a + (k + 1) * n]
+                d = gk * (e_rev[k] - v)
                 drive = d if drive is None else drive + d
-                g_tot = gs if g_tot is None else g_tot + gs
+                g_tot = gk if g_tot is None else g_tot + gk
         if drive is not None:
             if exponential:
                 # phi(x) = (1 - e^-x)/x = expm1(-x)/(-x); clamping -x below -1e-20 makes
@@ -904,8 +959,9 @@ def run_torch(
             current = drive if current is None else current + drive
         return current
 
-    def dense_step(states, s_exp, s_ai, s_ax, ext_t):
-        """Steps 2-4: input currents, neuron steps, in-place synaptic decay."""
+    def dense_step(states, s_exp, s_ai, s_ax, ext_t, decay=True):
+        """Steps 2-4: input currents, neuron steps, in-place synaptic decay (unless
+        ``decay=False``)."""
         spikes = []
         new_states = []
         for g, state in zip(groups, states, strict=True):
@@ -924,6 +980,8 @@ def run_torch(
                 spk, new = adapt.step(state, i_in, dt)
             spikes.append(spk)
             new_states.append(new)
+        if not decay:
+            return spikes, new_states
         if m_exp:
             s_exp.mul_(dec_exp_t)
         if m_alpha:
@@ -933,24 +991,48 @@ def run_torch(
 
     nz_blocks = [_nz_block(B * g.n) if device.type == "cpu" else None for g in groups]
 
+    # Per (group, variable) slices of the synaptic state and their decay factors (Python
+    # floats), in the buffer's column order, for the functional compiled step below.
+    exp_slices = [(g.exp_start + k * g.n, g.n, propagators(syn.tau_ms, dt)[0])
+                  for g in groups for k, syn in enumerate(g.exp_vars)]
+    alpha_slices = [(g.alpha_start + k * g.n, g.n, *propagators(syn.tau_ms, dt))
+                    for g in groups for k, syn in enumerate(g.alpha_vars)]
+
+    def decayed(s_exp, s_ai, s_ax):
+        """Step 4 as new tensors: every slice of one variable of one group is decayed with
+        its factor and the slices are concatenated in buffer order (the same products as the
+        in-place decay of ``dense_step``)."""
+        new_exp = (torch.cat([s_exp[:, a:a + n] * d for a, n, d in exp_slices], 1)
+                   if m_exp else s_exp)
+        if not m_alpha:
+            return new_exp, s_ai, s_ax
+        new_ai = torch.cat([(s_ai[:, a:a + n] + h * s_ax[:, a:a + n]) * d
+                            for a, n, d, h in alpha_slices], 1)
+        new_ax = torch.cat([s_ax[:, a:a + n] * d for a, n, d, _ in alpha_slices], 1)
+        return new_exp, new_ai, new_ax
+
     def float_spikes_step(states, s_exp, s_ai, s_ax, ext_t):
         # Inductor stores a bool output element by element: returning the spikes as 0/1
         # floats made the compiled step ~8x faster at N = 16,000 (nonzero() and the dense
         # product take them as they are). Block spike counts for _spike_indices come out of
-        # the same kernel.
-        spikes, new_states = dense_step(states, s_exp, s_ai, s_ax, ext_t)
+        # the same kernel. The synaptic state comes out as new tensors (see functional_syn).
+        if functional_syn:
+            spikes, new_states = dense_step(states, s_exp, s_ai, s_ax, ext_t, decay=False)
+            syn = decayed(s_exp, s_ai, s_ax)
+        else:
+            spikes, new_states = dense_step(states, s_exp, s_ai, s_ax, ext_t)
+            syn = None
         spikes = [s.to(dtype) for s in spikes]
         sums = [None if b is None else s.view(-1, b).sum(1)
                 for s, b in zip(spikes, nz_blocks, strict=True)]
-        return spikes, new_states, sums
+        return spikes, new_states, sums, syn
 
     step_fn = dense_step
     group_blocks = [f"group{g.index}" for g in groups]
     # Event-driven sources share one nonzero() per step between propagation and the spike
     # monitors (their spikes are kept as index lists, not in the dense chunk buffer).
     event_blocks = [b for b, src in sources.items() if src.mode == "event"]
-    nz_hits: dict[str, list] = {b: [] for b in event_blocks if b in spike_blocks}
-    nz_steps: dict[str, list[int]] = {b: [] for b in nz_hits}
+    nz_hits = {b: _SpikeLog() for b in event_blocks if b in spike_blocks}
     dense_blocks = [b for b, src in sources.items() if src.mode not in ("event", "none")]
     buffered_blocks = [b for b in spike_blocks if b in spike_buf]
     block_sums: dict[str, torch.Tensor | None] = {}
@@ -973,6 +1055,13 @@ def run_torch(
             nz[:, 0] += t0
             spike_hits[blk].append(nz)
 
+    # Compiled without plasticity (whose runtime holds the synaptic tensors), the step returns
+    # the decayed synaptic state as new tensors instead of decaying it in place: inductor then
+    # fuses the input currents, the neuron update, the decay and the spike output into one
+    # loop over the neurons (an in-place decay after reading the same buffer split it into
+    # four passes: 7.5 -> 4.5 MB per step at 32 trials of COBA N = 4,000). The time loop
+    # rebinds syn_exp, syn_ai, syn_ax (and the direct ring buffer) to the new tensors.
+    functional_syn = plastic is None
     compile_s = None
     if compile and n_steps:
         # Compile now, so that the time loop (and ``wall_time_s``) excludes compilation, as
@@ -982,7 +1071,7 @@ def run_torch(
                  for c, v in zip(consts, ext_var, strict=True)] if has_var else consts)
         with torch.no_grad():
             step_fn = _compile_step(float_spikes_step, states, syn_exp, syn_ai, syn_ax, ext0,
-                                    [b is not None for b in nz_blocks])
+                                    [b is not None for b in nz_blocks], functional_syn)
             if device.type == "cpu":
                 for blk in event_blocks:
                     sources[blk].compile_events(ring_flat, block_len.get(blk))
@@ -995,7 +1084,7 @@ def run_torch(
     event_plan = [(blk, block_len.get(blk) if compiled_events else None,
                    sources[blk].propagate_compiled if compiled_events
                    else sources[blk].propagate_events,
-                   nz_hits.get(blk), nz_steps.get(blk)) for blk in event_blocks]
+                   nz_hits.get(blk)) for blk in event_blocks]
     t_setup = time.perf_counter()
     bar = None
     if progress:
@@ -1020,8 +1109,14 @@ def run_torch(
             else:
                 ext_t = consts
             if compile_s is not None:
-                spikes, states, sums = step_fn(states, syn_exp, syn_ai, syn_ax, ext_t)
+                spikes, states, sums, syn = step_fn(states, syn_exp, syn_ai, syn_ax, ext_t)
                 block_sums = dict(zip(group_blocks, sums, strict=True))
+                if syn is not None:
+                    syn_exp, syn_ai, syn_ax = syn
+                    if direct:
+                        ring_flat = syn_exp.view(-1)
+                        if dense_blocks:
+                            ring_buf = syn_exp.view(1, B, m_exp)
             else:
                 spikes, states = step_fn(states, syn_exp, syn_ai, syn_ax, ext_t)
             block_spikes = dict(zip(group_blocks, spikes, strict=True))
@@ -1036,7 +1131,7 @@ def run_torch(
                 block_spikes["poisson"] = poisson_block[k]
             if n_gen:
                 block_spikes["generators"] = gen_spikes[t]
-            for blk, blen, propagate, hits, hit_steps in event_plan:
+            for blk, blen, propagate, hits in event_plan:
                 if blen:  # compiled: hit blocks and (row, lane) pairs, see _spike_indices
                     hit_blocks = block_sums[blk].nonzero().view(-1)
                     if hit_blocks.shape[0] == 0:
@@ -1050,8 +1145,7 @@ def run_torch(
                         continue
                 found = propagate(*found, t, ring_flat)
                 if hits is not None:
-                    hits.append(found)
-                    hit_steps.append(t)
+                    hits.add(t, *found)
             for blk in dense_blocks:
                 sources[blk].propagate(block_spikes[blk], t, ring_buf, ring_flat)
             if not direct:
@@ -1077,14 +1171,9 @@ def run_torch(
         rest = n_steps % c
         if rest:
             flush(blk, rest, n_steps - rest)
-    for blk, hits in nz_hits.items():
-        if hits:
-            neuron = torch.cat([h[1] for h in hits]).cpu().numpy()
-            trial = (np.zeros_like(neuron) if hits[0][0] is None
-                     else torch.cat([h[0] for h in hits]).cpu().numpy())
-            steps_ = np.repeat(np.asarray(nz_steps[blk], dtype=np.int64),
-                               [h[1].shape[0] for h in hits])
-            spike_hits[blk].append(np.column_stack([steps_, trial, neuron]))
+    for blk, log in nz_hits.items():
+        if log.steps:
+            spike_hits[blk].append(log.hits())
     if bar is not None:
         bar.close()
     if device.type == "cuda":
