@@ -79,7 +79,7 @@ from ann.models import CNNConfig, MLPConfig, ModelConfig, build_model  # noqa: E
 from ann.serialization import load_model, save_model  # noqa: E402
 from ann.training import TrainConfig, train  # noqa: E402
 from bridge import SNNTorchNetwork, convert, run  # noqa: E402
-from bridge.conversion import expected_rates  # noqa: E402
+from bridge.diagnostics import rate_model_accuracy  # noqa: E402
 from bridge.graph import IF, Affine, Conv2d, SpikingGraph  # noqa: E402
 from experiments.conversion import qcfs_from_relu  # noqa: E402
 
@@ -276,12 +276,11 @@ def floor_shifted(graph: SpikingGraph, T: int) -> SpikingGraph:
     return SpikingGraph(nodes=nodes, edges=graph.edges, dt_ms=graph.dt_ms)
 
 
-def rate_model_accuracy(graph: SpikingGraph, images: torch.Tensor, labels: torch.Tensor,
-                        steps) -> dict[str, Any]:
+def rate_models(graph: SpikingGraph, images: torch.Tensor, labels: torch.Tensor,
+                steps) -> dict[str, Any]:
     """Accuracy of ``graph`` as a rate model, as converted and floor-shifted for each T."""
     def accuracy(g: SpikingGraph) -> float:
-        readout = expected_rates(g, images)[g.output_name]
-        return round(float((readout.argmax(dim=1) == labels).double().mean()), 6)
+        return round(rate_model_accuracy(g, images, labels), 6)
 
     return {"shift 0": accuracy(graph),
             "shift -theta/2T": {t: accuracy(floor_shifted(graph, t)) for t in steps}}
@@ -317,7 +316,7 @@ def benchmark_model(spec: Spec, specs: dict[str, Spec], args: argparse.Namespace
                         channel_wise=args.channel_wise, **options).graph
         conversion_s[("spikebridge", mode)] = time.perf_counter() - start
         emit({"event": "rate_model", "model": spec.name, "mode": mode,
-              "accuracy": rate_model_accuracy(graph, images, labels, args.steps)})
+              "accuracy": rate_models(graph, images, labels, args.steps)})
         runners[("spikebridge", mode)] = (
             lambda x, g=graph: run_spikebridge(g, x, T, args.batch_size))
         if mode == MODES[0] and args.bare_step:
